@@ -1,0 +1,89 @@
+"""A plugin's bug reaches the host as ``PluginError`` naming it, never as a decline."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+from paygate._markers import hookimpl
+from paygate.errors import PaygateError, PluginError
+from paygate.redaction import scrub_text
+
+if TYPE_CHECKING:
+    from paygate.manager import PaygatePluginManager
+
+
+class PluginGuard:
+    """Innermost wrapper (``trylast``) around every routed and collected hook."""
+
+    def __init__(self) -> None:
+        self._pm: PaygatePluginManager | None = None
+
+    def attach_manager(self, pm: PaygatePluginManager) -> None:
+        self._pm = pm
+
+    def _guard(self, hook: str) -> Generator[None, Any, Any]:
+        try:
+            return (yield)
+        except PaygateError:
+            raise
+        except Exception as exc:
+            name = self._pm.culprit(exc.__traceback__) if self._pm else "unknown"
+            raise PluginError(
+                f"plugin {name!r} failed in {hook}: {type(exc).__name__}: {scrub_text(str(exc))}",
+                plugin=name,
+            ) from exc
+
+    @hookimpl(wrapper=True, trylast=True)
+    def paygate_authorize(self, request: Any) -> Generator[None, Any, Any]:
+        return (yield from self._guard("paygate_authorize"))
+
+    @hookimpl(wrapper=True, trylast=True)
+    def paygate_capture(self, request: Any) -> Generator[None, Any, Any]:
+        return (yield from self._guard("paygate_capture"))
+
+    @hookimpl(wrapper=True, trylast=True)
+    def paygate_void(self, request: Any) -> Generator[None, Any, Any]:
+        return (yield from self._guard("paygate_void"))
+
+    @hookimpl(wrapper=True, trylast=True)
+    def paygate_refund(self, request: Any) -> Generator[None, Any, Any]:
+        return (yield from self._guard("paygate_refund"))
+
+    @hookimpl(wrapper=True, trylast=True)
+    def paygate_confirm(self, request: Any) -> Generator[None, Any, Any]:
+        return (yield from self._guard("paygate_confirm"))
+
+    @hookimpl(wrapper=True, trylast=True)
+    def paygate_charge_recurring(self, request: Any) -> Generator[None, Any, Any]:
+        return (yield from self._guard("paygate_charge_recurring"))
+
+    @hookimpl(wrapper=True, trylast=True)
+    def paygate_store_payment_method(self, request: Any) -> Generator[None, Any, Any]:
+        return (yield from self._guard("paygate_store_payment_method"))
+
+    @hookimpl(wrapper=True, trylast=True)
+    def paygate_fetch_transaction(self, request: Any) -> Generator[None, Any, Any]:
+        return (yield from self._guard("paygate_fetch_transaction"))
+
+    @hookimpl(wrapper=True, trylast=True)
+    def paygate_parse_webhook(self, request: Any) -> Generator[None, Any, Any]:
+        return (yield from self._guard("paygate_parse_webhook"))
+
+    @hookimpl(wrapper=True, trylast=True)
+    def paygate_validate_payment_method(
+        self, method: Any, context: Any
+    ) -> Generator[None, Any, Any]:
+        return (yield from self._guard("paygate_validate_payment_method"))
+
+    @hookimpl(wrapper=True, trylast=True)
+    def paygate_select_provider(self, request: Any, candidates: Any) -> Generator[None, Any, Any]:
+        return (yield from self._guard("paygate_select_provider"))
+
+    @hookimpl(wrapper=True, trylast=True)
+    def paygate_calculate_fees(self, context: Any) -> Generator[None, Any, Any]:
+        return (yield from self._guard("paygate_calculate_fees"))
+
+    @hookimpl(wrapper=True, trylast=True)
+    def paygate_price_adjustments(self, context: Any) -> Generator[None, Any, Any]:
+        return (yield from self._guard("paygate_price_adjustments"))

@@ -1,0 +1,121 @@
+"""Configuration: a mapping with one table per plugin, plus a few core keys.
+
+Core keys:
+
+``default_provider``
+    provider used when the host names none and no plugin routes (default
+    ``"sandbox"``).
+``test_mode``
+    ``True`` (default) refuses live keys; set ``False`` in production.
+``database_url``
+    the ledger: a SQLAlchemy URL, ``"memory"``, or unset for the SQLite file
+    ``paygate.sqlite3`` in the working directory. ``PAYGATE_DATABASE_URL``
+    overrides it.
+``rounding``
+    the rounding mode of produced amounts (default ``ROUND_HALF_UP``).
+
+Every other top-level table belongs to the plugin of that name
+(``[stripe]``, ``[paypal]``, ``[pricing]``, ``[cardnetworks]``, ``[sandbox]``).
+"""
+
+from __future__ import annotations
+
+import decimal
+import os
+import tomllib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from paygate.errors import ConfigurationError
+
+_ROUNDING_MODES = {
+    name: getattr(decimal, name)
+    for name in dir(decimal)
+    if name.startswith("ROUND_")
+}
+
+DEFAULT_DATABASE_FILE = "paygate.sqlite3"
+
+
+class Config(Mapping[str, Any]):
+    """Read-only view of the host's settings."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+        if data is not None and not isinstance(data, Mapping):
+            raise ConfigurationError(
+                f"config must be a mapping, not {type(data).__name__}"
+            )
+        self._data: dict[str, Any] = dict(data or {})
+        rounding = self._data.get("rounding", "ROUND_HALF_UP")
+        if rounding not in _ROUNDING_MODES:
+            raise ConfigurationError(
+                f"unknown rounding mode {rounding!r}; use one of {sorted(_ROUNDING_MODES)}"
+            )
+
+    @classmethod
+    def load(cls, source: Config | Mapping[str, Any] | str | Path | None) -> Config:
+        """Build from a mapping, a TOML file path, or ``None`` (then
+        ``PAYGATE_CONFIG`` names a TOML file, if set)."""
+        if isinstance(source, Config):
+            return source
+        if source is None:
+            env = os.environ.get("PAYGATE_CONFIG")
+            return cls.from_file(env) if env else cls()
+        if isinstance(source, (str, Path)):
+            return cls.from_file(source)
+        return cls(source)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Config:
+        try:
+            with open(path, "rb") as fh:
+                return cls(tomllib.load(fh))
+        except FileNotFoundError:
+            raise ConfigurationError(f"config file {str(path)!r} not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """The table of plugin ``name`` (a copy; empty if absent)."""
+        value = self._data.get(name, {})
+        if not isinstance(value, Mapping):
+            raise ConfigurationError(f"config table [{name}] must be a table, not {value!r:.40}")
+        return dict(value)
+
+    @property
+    def test_mode(self) -> bool:
+        return bool(self._data.get("test_mode", True))
+
+    @property
+    def default_provider(self) -> str:
+        return str(self._data.get("default_provider", "sandbox"))
+
+    @property
+    def rounding(self) -> str:
+        return str(_ROUNDING_MODES[self._data.get("rounding", "ROUND_HALF_UP")])
+
+    @property
+    def database_url(self) -> str:
+        env = os.environ.get("PAYGATE_DATABASE_URL")
+        if env:
+            return env
+        return str(self._data.get("database_url", f"sqlite:///{DEFAULT_DATABASE_FILE}"))
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._data)
+
+    def __repr__(self) -> str:
+        # Sections may hold API keys: show only their names.
+        return f"Config(tables={sorted(k for k, v in self._data.items() if isinstance(v, Mapping))})"

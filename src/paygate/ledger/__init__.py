@@ -1,0 +1,31 @@
+"""The ledger: every operation and its outcome, idempotency keys, money totals."""
+
+from __future__ import annotations
+
+from paygate.errors import ConfigurationError
+from paygate.ledger.base import LedgerStore
+from paygate.ledger.memory import MemoryLedger
+from paygate.ledger.records import OperationRecord, OperationState, Reservation
+
+
+def open_ledger(url: str) -> LedgerStore:
+    """A store for ``url``: ``"memory"``, or any SQLAlchemy URL."""
+    if url == "memory":
+        return MemoryLedger()
+    if "://" not in url:
+        raise ConfigurationError(
+            f"database_url {url!r} is not a SQLAlchemy URL (e.g. sqlite:///paygate.sqlite3)"
+        )
+    from paygate.ledger.sql import SQLLedger
+
+    return SQLLedger(url)
+
+
+__all__ = [
+    "LedgerStore",
+    "MemoryLedger",
+    "OperationRecord",
+    "OperationState",
+    "Reservation",
+    "open_ledger",
+]

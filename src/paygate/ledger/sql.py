@@ -1,0 +1,340 @@
+"""The SQLAlchemy ledger: an SQLite file by default, PostgreSQL for many workers.
+
+Concurrency:
+
+* PostgreSQL: the transaction row is locked (``SELECT ... FOR UPDATE``)
+  while a reservation is checked and while an outcome is applied.
+* SQLite: every write transaction starts with ``BEGIN IMMEDIATE``, which takes
+  the database's write lock at once, so check-then-insert is serialized
+  across threads *and* processes; WAL keeps readers unblocked.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import StaticPool
+
+from paygate.errors import ConfigurationError
+from paygate.ledger.base import (
+    HOLDING_STATES,
+    ApplyFn,
+    LedgerStore,
+    check_reservation,
+    conflict_for,
+    takeover,
+)
+from paygate.ledger.records import OperationRecord, OperationState, Reservation
+from paygate.ledger.schema import metadata, operations, transactions, webhook_events
+from paygate.models import Transaction
+from paygate.money import Money
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def make_engine(url: str) -> Engine:
+    """An engine tuned for the ledger: WAL + immediate transactions on SQLite."""
+    try:
+        if url.startswith("sqlite"):
+            memory = url in ("sqlite://", "sqlite:///:memory:")
+            engine = create_engine(
+                url,
+                connect_args={"check_same_thread": False, "timeout": 30},
+                poolclass=StaticPool if memory else None,
+            )
+
+            @event.listens_for(engine, "connect")
+            def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+                # Let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE itself.
+                dbapi_conn.isolation_level = None
+                cur = dbapi_conn.cursor()
+                if not memory:
+                    cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.execute("PRAGMA busy_timeout=30000")
+                cur.close()
+
+            @event.listens_for(engine, "begin")
+            def _on_begin(conn: Connection) -> None:
+                # Writers take the lock up front; readers stay deferred (WAL).
+                if conn.get_execution_options().get("paygate_write"):
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                else:
+                    conn.exec_driver_sql("BEGIN")
+
+            return engine
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        return create_engine(url, pool_pre_ping=True, pool_size=16, max_overflow=32)
+    except Exception as exc:  # bad URL, missing driver
+        raise ConfigurationError(f"cannot open the ledger database: {exc}") from None
+
+
+class SQLLedger(LedgerStore):
+    """Ledger in a SQL database reached through SQLAlchemy."""
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._is_sqlite = self.engine.dialect.name == "sqlite"
+        # One writer at a time inside this process spares SQLite's busy loop.
+        self._write_lock = threading.Lock() if self._is_sqlite else None
+        if create:
+            from paygate.ledger.migrations import upgrade
+
+            upgrade(self.engine)
+
+    # -- helpers -----------------------------------------------------------
+    def _lock_tx(self, conn: Connection, transaction_id: str) -> Transaction | None:
+        stmt = select(transactions.c.data).where(transactions.c.id == transaction_id)
+        if not self._is_sqlite:
+            stmt = stmt.with_for_update()
+        row = conn.execute(stmt).first()
+        return Transaction.model_validate_json(row[0]) if row else None
+
+    @staticmethod
+    def _record(row: Any) -> OperationRecord:
+        amount = (
+            Money.from_minor(row.amount_minor, row.currency)
+            if row.amount_minor is not None and row.currency
+            else None
+        )
+        return OperationRecord(
+            idempotency_key=row.idempotency_key,
+            operation=row.operation,
+            provider=row.provider,
+            transaction_id=row.transaction_id,
+            request_digest=row.request_digest,
+            state=OperationState(row.state),
+            amount=amount,
+            reservation_kind=row.reservation_kind,
+            provider_reference=row.provider_reference,
+            operation_reference=row.operation_reference,
+            error=json.loads(row.error) if row.error else None,
+            result=json.loads(row.result) if row.result else {},
+            request=json.loads(row.request) if row.request else {},
+            created_at=_utc(row.created_at),
+            updated_at=_utc(row.updated_at),
+        )
+
+    def _write(self) -> Any:
+        return _WriteScope(self)
+
+    # -- interface ---------------------------------------------------------
+    def find_operation(self, idempotency_key: str) -> OperationRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(operations).where(operations.c.idempotency_key == idempotency_key)
+            ).first()
+            if self._is_sqlite:
+                conn.rollback()
+        return self._record(row) if row else None
+
+    def begin(self, record: OperationRecord, reservation: Reservation | None = None) -> None:
+        rec = replace(record)
+        now = rec.created_at or datetime.now(UTC)
+        try:
+            with self._write() as conn:
+                existing = conn.execute(
+                    select(operations).where(operations.c.idempotency_key == rec.idempotency_key)
+                ).first()
+                held = False
+                if existing is not None:
+                    held = takeover(self._record(existing), rec)
+                    conn.execute(
+                        delete(operations).where(
+                            operations.c.idempotency_key == rec.idempotency_key
+                        )
+                    )
+                    now = _utc(existing.created_at) or now
+                if reservation is not None and held:
+                    rec.reservation_kind = reservation.kind
+                    rec.amount = reservation.amount
+                elif reservation is not None:
+                    tx = self._lock_tx(conn, reservation.transaction_id)
+                    holding = [
+                        self._record(r)
+                        for r in conn.execute(
+                            select(operations).where(
+                                operations.c.transaction_id == reservation.transaction_id,
+                                operations.c.state.in_([s.value for s in HOLDING_STATES]),
+                            )
+                        )
+                    ]
+                    check_reservation(tx, reservation, holding)
+                    rec.reservation_kind = reservation.kind
+                    rec.amount = reservation.amount
+                conn.execute(
+                    insert(operations).values(
+                        idempotency_key=rec.idempotency_key,
+                        operation=rec.operation,
+                        provider=rec.provider,
+                        transaction_id=rec.transaction_id,
+                        request_digest=rec.request_digest,
+                        state=rec.state.value,
+                        currency=rec.amount.currency if rec.amount else None,
+                        amount_minor=rec.amount.minor_units if rec.amount else None,
+                        reservation_kind=rec.reservation_kind,
+                        provider_reference=rec.provider_reference,
+                        request=json.dumps(rec.request, default=str),
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        except IntegrityError:
+            # Lost a race on the key's primary key to another worker.
+            existing_rec = self.find_operation(rec.idempotency_key)
+            if existing_rec is None:
+                raise
+            raise conflict_for(existing_rec, rec) from None
+
+    def finish(
+        self,
+        idempotency_key: str,
+        state: OperationState,
+        *,
+        apply: ApplyFn,
+        transaction_id: str,
+        provider_reference: str | None = None,
+        operation_reference: str | None = None,
+        error: dict[str, object] | None = None,
+        result: dict[str, object] | None = None,
+        now: datetime,
+    ) -> Transaction | None:
+        with self._write() as conn:
+            current = self._lock_tx(conn, transaction_id)
+            values: dict[str, Any] = {
+                "state": state.value,
+                "operation_reference": operation_reference,
+                "error": json.dumps(error) if error else None,
+                "result": json.dumps(result or {}, default=str),
+                "updated_at": now,
+            }
+            if provider_reference:
+                values["provider_reference"] = provider_reference
+            conn.execute(
+                update(operations)
+                .where(operations.c.idempotency_key == idempotency_key)
+                .values(**values)
+            )
+            tx = apply(current)
+            if tx is not None:
+                row = {
+                    "provider": tx.provider,
+                    "status": tx.status.value,
+                    "currency": tx.currency,
+                    "amount_minor": tx.amount.minor_units,
+                    "captured_minor": tx.captured.minor_units,
+                    "refunded_minor": tx.refunded.minor_units,
+                    "provider_reference": tx.provider_reference,
+                    "customer_id": tx.customer_id,
+                    "data": tx.model_dump_json(),
+                    "updated_at": now,
+                }
+                if current is None:
+                    conn.execute(
+                        insert(transactions).values(id=tx.id, created_at=tx.created_at, **row)
+                    )
+                else:
+                    conn.execute(
+                        update(transactions).where(transactions.c.id == tx.id).values(**row)
+                    )
+            return tx
+
+    def get_transaction(self, transaction_id: str) -> Transaction | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(transactions.c.data).where(transactions.c.id == transaction_id)
+            ).first()
+            if self._is_sqlite:
+                conn.rollback()
+        return Transaction.model_validate_json(row[0]) if row else None
+
+    def operations(
+        self, *, state: OperationState | None = None, transaction_id: str | None = None
+    ) -> list[OperationRecord]:
+        stmt = select(operations).order_by(operations.c.created_at, operations.c.idempotency_key)
+        if state is not None:
+            stmt = stmt.where(operations.c.state == state.value)
+        if transaction_id is not None:
+            stmt = stmt.where(operations.c.transaction_id == transaction_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+            if self._is_sqlite:
+                conn.rollback()
+        return [self._record(r) for r in rows]
+
+    def record_event(self, provider: str, event_id: str, event_type: str) -> bool:
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    insert(webhook_events).values(
+                        provider=provider,
+                        event_id=event_id,
+                        event_type=event_type,
+                        received_at=datetime.now(UTC),
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class _WriteScope:
+    """``with`` scope: the process write lock (SQLite) plus one DB transaction."""
+
+    def __init__(self, ledger: SQLLedger) -> None:
+        self._ledger = ledger
+        self._conn: Connection | None = None
+
+    def __enter__(self) -> Connection:
+        lock = self._ledger._write_lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            conn = self._ledger.engine.connect().execution_options(paygate_write=True)
+            conn.begin()
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        self._conn = conn
+        return conn
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        conn = self._conn
+        assert conn is not None
+        try:
+            if exc_type is None:
+                conn.commit()
+            else:
+                conn.rollback()
+        finally:
+            conn.close()
+            if self._ledger._write_lock is not None:
+                self._ledger._write_lock.release()
+
+
+__all__ = ["SQLLedger", "make_engine", "metadata"]

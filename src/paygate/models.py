@@ -1,0 +1,338 @@
+"""Provider-neutral value objects: payment methods, customers, transactions.
+
+Every model here is a pydantic v2 model. Those that are values are frozen.
+Construction errors are raised as :class:`~paygate.errors.InvalidRequest`
+naming the field, never as pydantic's ``ValidationError``, and never echo the
+input (``hide_input_in_errors``): a card number typed in the wrong field
+must not end up in an exception message.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from paygate.errors import ErrorCode, InvalidRequest
+from paygate.money import Money
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _invalid_from(exc: ValidationError, model: str) -> InvalidRequest:
+    err = exc.errors(include_input=False, include_url=False)[0]
+    loc = ".".join(str(p) for p in err.get("loc", ())) or None
+    code = ErrorCode.INVALID_AMOUNT if loc and "amount" in loc else ErrorCode.INVALID_REQUEST
+    where = f"{model}.{loc}" if loc else model
+    return InvalidRequest(f"{where}: {err['msg']}", code=code, param=loc)
+
+
+class PaygateModel(BaseModel):
+    """Base of every paygate model: typed errors, no input echoed in them."""
+
+    model_config = ConfigDict(
+        hide_input_in_errors=True, extra="forbid", arbitrary_types_allowed=True
+    )
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _invalid_from(exc, type(self).__name__) from None
+
+
+class FrozenModel(PaygateModel):
+    model_config = ConfigDict(
+        hide_input_in_errors=True, extra="forbid", frozen=True, arbitrary_types_allowed=True
+    )
+
+
+# -- payment methods ---------------------------------------------------------
+
+
+def _digits(value: str) -> str:
+    return "".join(ch for ch in value if ch.isdigit())
+
+
+class Card(FrozenModel):
+    """A payment card. ``number`` and ``cvc`` are secrets.
+
+    They are stored as :class:`pydantic.SecretStr`: ``repr``, ``str``, model
+    dumps and JSON show ``**********``. Only ``brand`` and ``last4`` are shown.
+    Read the real values with ``card.number.get_secret_value()`` (provider
+    plugins only).
+    """
+
+    kind: Literal["card"] = "card"
+    number: SecretStr
+    exp_month: int
+    exp_year: int
+    cvc: SecretStr | None = None
+    holder: str | None = Field(default=None, max_length=200)
+    brand: str | None = None
+
+    def __init__(
+        self,
+        number: str | int | SecretStr | None = None,
+        exp_month: int | None = None,
+        exp_year: int | None = None,
+        cvc: str | int | SecretStr | None = None,
+        holder: str | None = None,
+        /,
+        **data: Any,
+    ) -> None:
+        if number is not None:
+            data["number"] = number
+        if exp_month is not None:
+            data["exp_month"] = exp_month
+        if exp_year is not None:
+            data["exp_year"] = exp_year
+        if cvc is not None:
+            data["cvc"] = cvc
+        if holder is not None:
+            data["holder"] = holder
+        for secret in ("number", "cvc"):
+            value = data.get(secret)
+            if isinstance(value, int) and not isinstance(value, bool):
+                data[secret] = str(value)
+            elif value is not None and not isinstance(value, (str, SecretStr)):
+                raise InvalidRequest(
+                    f"card {secret} must be a string", code=ErrorCode.INVALID_REQUEST, param=secret
+                )
+        number_value = data.get("number")
+        if isinstance(number_value, str) and len(number_value) > 64:
+            raise InvalidRequest(
+                "card number is too long", code=ErrorCode.INVALID_NUMBER, param="number"
+            )
+        super().__init__(**data)
+
+    @property
+    def last4(self) -> str:
+        return _digits(self.number.get_secret_value())[-4:]
+
+    @property
+    def digits(self) -> str:
+        """The PAN with spaces and dashes removed. Secret: do not log."""
+        return _digits(self.number.get_secret_value())
+
+    def display(self) -> str:
+        """``Visa •••• 4242``: the only form of the card ever shown."""
+        return f"{(self.brand or 'card').title()} •••• {self.last4}"
+
+    def __str__(self) -> str:
+        return self.display()
+
+
+class PayPalWallet(FrozenModel):
+    """Pay with a PayPal account: the payer approves on PayPal's site.
+
+    :ivar return_url: where PayPal sends the payer after approval.
+    :ivar cancel_url: where PayPal sends the payer who cancels.
+    """
+
+    kind: Literal["paypal"] = "paypal"
+    email: str | None = Field(default=None, max_length=254)
+    return_url: str = "https://example.com/paygate/return"
+    cancel_url: str = "https://example.com/paygate/cancel"
+
+
+class StoredPaymentMethod(FrozenModel):
+    """A method saved at a provider (Stripe ``pm_...``, PayPal vault token)."""
+
+    kind: Literal["stored"] = "stored"
+    provider: str
+    token: str = Field(min_length=1, max_length=255)
+    customer_reference: str | None = None
+    brand: str | None = None
+    last4: str | None = None
+    method_kind: Literal["card", "paypal"] = "card"
+
+
+PaymentMethod = Annotated[Card | PayPalWallet | StoredPaymentMethod, Field(discriminator="kind")]
+
+
+class Customer(FrozenModel):
+    """Who pays. ``country`` is ISO 3166-1 alpha-2."""
+
+    id: str = Field(min_length=1, max_length=255)
+    email: str | None = Field(default=None, max_length=254)
+    name: str | None = Field(default=None, max_length=200)
+    country: str | None = Field(default=None, min_length=2, max_length=2)
+    nonprofit: bool = False
+    role: Literal["owner", "multi_user", "sub_account"] = "owner"
+
+
+# -- provider manifest -------------------------------------------------------
+
+
+class Capabilities(FrozenModel):
+    """What a provider can do. The core refuses what is not claimed."""
+
+    authorize: bool = True
+    capture: bool = True
+    partial_capture: bool = False
+    multiple_captures: bool = False
+    void: bool = True
+    refund: bool = True
+    partial_refund: bool = True
+    multiple_refunds: bool = False
+    verify: bool = False
+    recurring: bool = False
+    store_payment_method: bool = False
+    three_d_secure: bool = False
+    webhooks: bool = False
+    reauthorize: bool = False
+
+    def names(self) -> list[str]:
+        return [name for name, on in self.model_dump().items() if on]
+
+
+class ProviderInfo(FrozenModel):
+    """A provider plugin's manifest (``paygate_provider_info``).
+
+    ``currencies``/``countries``/``card_brands`` of ``None`` mean "any".
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    display_name: str = ""
+    version: str = ""
+    currencies: frozenset[str] | None = None
+    countries: frozenset[str] | None = None
+    payment_methods: frozenset[Literal["card", "paypal", "stored"]] = frozenset({"card"})
+    card_brands: frozenset[str] | None = None
+    capabilities: Capabilities = Capabilities()
+    test_mode: bool = True
+
+    def supports_currency(self, currency: str) -> bool:
+        return self.currencies is None or currency in self.currencies
+
+
+# -- results -----------------------------------------------------------------
+
+
+class TransactionStatus(StrEnum):
+    AUTHORIZED = "authorized"
+    CAPTURED = "captured"
+    PARTIALLY_CAPTURED = "partially_captured"
+    VOIDED = "voided"
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REQUIRES_ACTION = "requires_action"
+    FAILED = "failed"
+    #: the request left and no answer came back; ``Payments.reconcile`` settles it
+    UNKNOWN = "unknown"
+
+
+class NextAction(FrozenModel):
+    """What the payer must do before ``Payments.confirm``: open ``redirect_url``."""
+
+    type: Literal["redirect", "approve"] = "redirect"
+    redirect_url: str
+    return_url: str | None = None
+
+
+class ErrorInfo(FrozenModel):
+    """A failure recorded on a transaction (never a secret in ``message``)."""
+
+    code: str
+    message: str
+    decline_code: str | None = None
+    param: str | None = None
+
+
+class Refund(FrozenModel):
+    id: str
+    amount: Money
+    provider_reference: str | None = None
+    reason: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Capture(FrozenModel):
+    id: str
+    amount: Money
+    provider_reference: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Transaction(FrozenModel):
+    """The provider-neutral view of one payment, as the ledger keeps it."""
+
+    id: str
+    provider: str
+    provider_reference: str | None = None
+    status: TransactionStatus
+    amount: Money
+    captured: Money
+    refunded: Money
+    refunds: tuple[Refund, ...] = ()
+    captures: tuple[Capture, ...] = ()
+    next_action: NextAction | None = None
+    error: ErrorInfo | None = None
+    payment_method: str | None = None
+    customer_id: str | None = None
+    description: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    provider_data: dict[str, str] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def currency(self) -> str:
+        return self.amount.currency
+
+    @property
+    def refundable(self) -> Money:
+        return self.captured - self.refunded
+
+    @property
+    def capturable(self) -> Money:
+        if self.status not in (TransactionStatus.AUTHORIZED, TransactionStatus.PARTIALLY_CAPTURED):
+            return Money.zero(self.amount.currency)
+        return self.amount - self.captured
+
+
+class WebhookEvent(FrozenModel):
+    """A verified provider event, in neutral terms.
+
+    ``type`` is one of ``payment.succeeded``, ``payment.failed``,
+    ``payment.authorized``, ``payment.captured``, ``payment.voided``,
+    ``payment.refunded``, ``payment.requires_action``, ``dispute.opened``,
+    ``payment_method.saved`` or ``other``.
+    """
+
+    id: str
+    provider: str
+    type: str
+    provider_type: str
+    provider_reference: str | None = None
+    transaction_id: str | None = None
+    amount: Money | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    data: dict[str, Any] = Field(default_factory=dict)
+    duplicate: bool = False
+
+
+__all__ = [
+    "Capabilities",
+    "Capture",
+    "Card",
+    "Customer",
+    "ErrorInfo",
+    "FrozenModel",
+    "NextAction",
+    "PayPalWallet",
+    "PaygateModel",
+    "PaymentMethod",
+    "ProviderInfo",
+    "Refund",
+    "StoredPaymentMethod",
+    "Transaction",
+    "TransactionStatus",
+    "WebhookEvent",
+    "utcnow",
+]

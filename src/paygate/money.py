@@ -1,0 +1,352 @@
+"""Exact money: a Decimal amount and an ISO 4217 currency.
+
+Minor units come from the ISO 4217 table shipped by the ``iso4217`` package
+(JPY 0, USD 2, KWD 3), not from a hand-kept list. Providers that differ from
+ISO (Stripe's zero-decimal list, ISK in hundreds) convert in their plugin.
+
+Rules:
+
+* no float input, ever (``Money(0.1, "USD")`` is an error, not 0.1000000000000000055);
+* no NaN, no infinity, no more decimals than the currency has;
+* ``+``, ``-`` and comparisons only between equal currencies;
+* multiplication by a ``Decimal``/``int`` produces more decimals than the
+  currency allows, so it goes through :meth:`Money.multiply`, which rounds
+  once with a declared rounding mode.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+
+from paygate.errors import ErrorCode, InvalidRequest
+
+DEFAULT_ROUNDING = ROUND_HALF_UP
+#: Integer digits an amount may have: far above any real payment, and well
+#: inside Decimal's default 28-digit precision so quantize never overflows.
+MAX_DIGITS = 18
+
+
+@lru_cache(maxsize=None)
+def currency_exponent(currency: str) -> int:
+    """Return the ISO 4217 minor-unit exponent of ``currency`` (``"JPY"`` -> 0).
+
+    :raises InvalidRequest: (``invalid_currency``) for an unknown code.
+    """
+    from iso4217 import Currency
+
+    try:
+        exponent = Currency(currency).exponent
+    except (ValueError, KeyError):
+        raise InvalidRequest(
+            f"unknown currency {currency!r}: expected an ISO 4217 code such as 'USD'",
+            code=ErrorCode.INVALID_CURRENCY,
+            param="currency",
+        ) from None
+    if exponent is None:  # funds codes without minor units (XAU, XXX...)
+        raise InvalidRequest(
+            f"currency {currency!r} has no minor unit and cannot be charged",
+            code=ErrorCode.INVALID_CURRENCY,
+            param="currency",
+        )
+    return int(exponent)
+
+
+@lru_cache(maxsize=None)
+def _quantum(exponent: int) -> Decimal:
+    return Decimal(1).scaleb(-exponent)
+
+
+def _normalize_currency(currency: object) -> str:
+    if not isinstance(currency, str):
+        raise InvalidRequest(
+            f"currency must be a string ISO 4217 code, got {type(currency).__name__}",
+            code=ErrorCode.INVALID_CURRENCY,
+            param="currency",
+        )
+    code = currency.strip().upper()
+    if len(code) != 3 or not code.isascii() or not code.isalpha():
+        raise InvalidRequest(
+            f"unknown currency {currency[:16]!r}: expected a three-letter ISO 4217 code",
+            code=ErrorCode.INVALID_CURRENCY,
+            param="currency",
+        )
+    return code
+
+
+def _to_decimal(amount: object) -> Decimal:
+    if isinstance(amount, bool) or isinstance(amount, float):
+        kind = "bool" if isinstance(amount, bool) else "float"
+        raise InvalidRequest(
+            f"amount must be a Decimal, int or str, not {kind}: floats cannot hold "
+            "money exactly (write Money('10.00', 'USD'))",
+            code=ErrorCode.INVALID_AMOUNT,
+            param="amount",
+        )
+    if isinstance(amount, Decimal):
+        value = amount
+    elif isinstance(amount, int):
+        value = Decimal(amount)
+    elif isinstance(amount, str):
+        text = amount.strip()
+        if len(text) > 64:
+            raise InvalidRequest(
+                "amount text is too long", code=ErrorCode.INVALID_AMOUNT, param="amount"
+            )
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            raise InvalidRequest(
+                f"amount {text!r} is not a number", code=ErrorCode.INVALID_AMOUNT, param="amount"
+            ) from None
+    else:
+        raise InvalidRequest(
+            f"amount must be a Decimal, int or str, not {type(amount).__name__}",
+            code=ErrorCode.INVALID_AMOUNT,
+            param="amount",
+        )
+    if not value.is_finite():
+        raise InvalidRequest(
+            "amount must be a finite number (no NaN or infinity)",
+            code=ErrorCode.INVALID_AMOUNT,
+            param="amount",
+        )
+    return value
+
+
+class Money:
+    """An exact amount of one currency.
+
+    >>> Money("10.00", "USD") + Money("0.99", "USD")
+    Money('10.99', 'USD')
+    >>> Money.from_minor(1999, "USD").amount
+    Decimal('19.99')
+    """
+
+    __slots__ = ("_amount", "_currency", "_exponent")
+
+    _amount: Decimal
+    _currency: str
+    _exponent: int
+
+    def __init__(self, amount: Decimal | int | str, currency: str) -> None:
+        code = _normalize_currency(currency)
+        exponent = currency_exponent(code)
+        value = _to_decimal(amount)
+        if value and value.adjusted() >= MAX_DIGITS:
+            raise InvalidRequest(
+                f"amount is too large (at most {MAX_DIGITS} integer digits)",
+                code=ErrorCode.INVALID_AMOUNT,
+                param="amount",
+            )
+        quantized = value.quantize(_quantum(exponent))
+        if quantized != value:
+            raise InvalidRequest(
+                f"{value} has more decimals than {code} allows ({exponent})",
+                code=ErrorCode.INVALID_AMOUNT,
+                param="amount",
+            )
+        object.__setattr__(self, "_amount", quantized)
+        object.__setattr__(self, "_currency", code)
+        object.__setattr__(self, "_exponent", exponent)
+
+    @classmethod
+    def _trusted(cls, amount: Decimal, currency: str, exponent: int) -> Money:
+        # Internal fast path for values already quantized to the currency.
+        self = object.__new__(cls)
+        object.__setattr__(self, "_amount", amount)
+        object.__setattr__(self, "_currency", currency)
+        object.__setattr__(self, "_exponent", exponent)
+        return self
+
+    @classmethod
+    def from_minor(cls, minor: int, currency: str) -> Money:
+        """Build from integer minor units: ``Money.from_minor(1999, "USD")`` is 19.99 USD."""
+        if isinstance(minor, bool) or not isinstance(minor, int):
+            raise InvalidRequest(
+                f"minor units must be an int, not {type(minor).__name__}",
+                code=ErrorCode.INVALID_AMOUNT,
+                param="amount",
+            )
+        code = _normalize_currency(currency)
+        exponent = currency_exponent(code)
+        return cls(Decimal(minor).scaleb(-exponent), code)
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(0, currency)
+
+    @classmethod
+    def rounded(
+        cls, amount: Decimal | int | str, currency: str, rounding: str = DEFAULT_ROUNDING
+    ) -> Money:
+        """The one rounding step: quantize ``amount`` to the currency's minor unit."""
+        code = _normalize_currency(currency)
+        exponent = currency_exponent(code)
+        return cls(_to_decimal(amount).quantize(_quantum(exponent), rounding=rounding), code)
+
+    # -- views -------------------------------------------------------------
+    @property
+    def amount(self) -> Decimal:
+        return self._amount
+
+    @property
+    def currency(self) -> str:
+        return self._currency
+
+    @property
+    def exponent(self) -> int:
+        """Number of decimals of the currency (ISO 4217)."""
+        return self._exponent
+
+    @property
+    def minor_units(self) -> int:
+        """The amount in integer minor units (cents): 19.99 USD -> 1999."""
+        return int(self._amount.scaleb(self._exponent))
+
+    def is_zero(self) -> bool:
+        return not self._amount
+
+    def is_positive(self) -> bool:
+        return self._amount > 0
+
+    # -- arithmetic --------------------------------------------------------
+    def _check(self, other: object, op: str) -> Money:
+        if not isinstance(other, Money):
+            raise InvalidRequest(
+                f"cannot {op} Money and {type(other).__name__}", code=ErrorCode.INVALID_AMOUNT
+            )
+        if other._currency != self._currency:
+            raise InvalidRequest(
+                f"cannot {op} {self._currency} and {other._currency}",
+                code=ErrorCode.INVALID_CURRENCY,
+                param="currency",
+            )
+        return other
+
+    def __add__(self, other: Money) -> Money:
+        o = self._check(other, "add")
+        return Money._trusted(self._amount + o._amount, self._currency, self._exponent)
+
+    def __sub__(self, other: Money) -> Money:
+        o = self._check(other, "subtract")
+        return Money._trusted(self._amount - o._amount, self._currency, self._exponent)
+
+    def __neg__(self) -> Money:
+        return Money._trusted(-self._amount, self._currency, self._exponent)
+
+    def __abs__(self) -> Money:
+        return Money._trusted(abs(self._amount), self._currency, self._exponent)
+
+    def __mul__(self, factor: object) -> Money:
+        # Integer factors keep exactness; anything else needs an explicit rounding.
+        if isinstance(factor, int) and not isinstance(factor, bool):
+            return Money._trusted(self._amount * factor, self._currency, self._exponent)
+        raise InvalidRequest(
+            "multiply Money by a Decimal with .multiply(factor, rounding=...): "
+            "the result must be rounded once, explicitly",
+            code=ErrorCode.INVALID_AMOUNT,
+        )
+
+    __rmul__ = __mul__
+
+    def multiply(self, factor: Decimal | int | str, rounding: str = DEFAULT_ROUNDING) -> Money:
+        """``self * factor`` rounded once to the currency's minor unit."""
+        value = (self._amount * _to_decimal(factor)).quantize(
+            _quantum(self._exponent), rounding=rounding
+        )
+        return Money._trusted(value, self._currency, self._exponent)
+
+    def allocate(self, ratios: list[Decimal | int]) -> list[Money]:
+        """Split into parts proportional to ``ratios`` that add up exactly to ``self``.
+
+        Largest-remainder method: parts are rounded down, and the leftover
+        minor units go to the parts with the largest remainders.
+        """
+        total_ratio = sum((Decimal(r) for r in ratios), Decimal(0))
+        if not ratios or total_ratio <= 0 or any(Decimal(r) < 0 for r in ratios):
+            raise InvalidRequest("ratios must be non-negative and not all zero")
+        minor = self.minor_units
+        exact = [Decimal(minor) * Decimal(r) / total_ratio for r in ratios]
+        floors = [int(e.to_integral_value(rounding="ROUND_FLOOR")) for e in exact]
+        left = minor - sum(floors)
+        order = sorted(range(len(ratios)), key=lambda i: exact[i] - floors[i], reverse=True)
+        for i in order[: abs(left)]:
+            floors[i] += 1 if left > 0 else -1
+        return [Money.from_minor(f, self._currency) for f in floors]
+
+    # -- comparison --------------------------------------------------------
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Money):
+            return NotImplemented
+        return self._currency == other._currency and self._amount == other._amount
+
+    def __hash__(self) -> int:
+        return hash((self._amount, self._currency))
+
+    def __lt__(self, other: Money) -> bool:
+        return self._amount < self._check(other, "compare")._amount
+
+    def __le__(self, other: Money) -> bool:
+        return self._amount <= self._check(other, "compare")._amount
+
+    def __gt__(self, other: Money) -> bool:
+        return self._amount > self._check(other, "compare")._amount
+
+    def __ge__(self, other: Money) -> bool:
+        return self._amount >= self._check(other, "compare")._amount
+
+    def __bool__(self) -> bool:
+        return bool(self._amount)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Money is immutable")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Money, (str(self._amount), self._currency))
+
+    def __repr__(self) -> str:
+        return f"Money({str(self._amount)!r}, {self._currency!r})"
+
+    def __str__(self) -> str:
+        return f"{self._amount} {self._currency}"
+
+    def format(self, locale: str = "en_US") -> str:
+        """Localised display, e.g. ``$1,234.50`` (Babel)."""
+        from babel.numbers import format_currency
+
+        return str(format_currency(self._amount, self._currency, locale=locale))
+
+    # -- serialization -----------------------------------------------------
+    def to_dict(self) -> dict[str, str]:
+        return {"amount": str(self._amount), "currency": self._currency}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Money:
+        return cls(data["amount"], data["currency"])
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        def validate(value: Any) -> Money:
+            if isinstance(value, Money):
+                return value
+            if isinstance(value, dict) and set(value) == {"amount", "currency"}:
+                return cls(value["amount"], value["currency"])
+            raise InvalidRequest(
+                "expected paygate.Money or {'amount': str, 'currency': str}",
+                code=ErrorCode.INVALID_AMOUNT,
+                param="amount",
+            )
+
+        return core_schema.no_info_plain_validator_function(
+            validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                lambda m: m.to_dict(), when_used="json"
+            ),
+        )
+
+
+__all__ = ["DEFAULT_ROUNDING", "Money", "currency_exponent"]

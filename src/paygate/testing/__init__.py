@@ -1,0 +1,1 @@
+"""paygate's kit for plugin authors: fixtures and the provider conformance suite."""
