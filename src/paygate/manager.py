@@ -239,6 +239,24 @@ def _plugin_distributions() -> dict[str, tuple[str, str]]:
     return out
 
 
+def _extra_name(plugin: object) -> str:
+    """A readable name for a plugin object the host registers itself."""
+    name = getattr(plugin, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    info_fn = getattr(plugin, "paygate_provider_info", None)
+    if callable(info_fn):
+        try:
+            info = info_fn()
+        except Exception:  # reported later, by name, when the manifest is checked
+            info = None
+        if isinstance(info, ProviderInfo):
+            return info.name
+    if isinstance(plugin, ModuleType):
+        return plugin.__name__
+    return type(plugin).__name__
+
+
 def _trace(pm: PaygatePluginManager) -> None:
     def before(hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:
         args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
@@ -330,11 +348,12 @@ def make_plugin_manager(
                 _register_checked(pm, _instantiate(obj), ep.name)
             except Exception as exc:
                 _skip(pm, ep.name, exc, strict)
-    for i, extra in enumerate(plugins):
+    for extra in plugins:
         plugin = _instantiate(extra)
-        name = getattr(plugin, "name", None) if not isinstance(plugin, ModuleType) else None
-        reg_name = name if isinstance(name, str) and not pm.has_plugin(name) else None
-        _register_checked(pm, plugin, reg_name or f"extra-{i}-{_module_of(plugin)}")
+        name = _extra_name(plugin)
+        if pm.has_plugin(name):
+            name = f"{name}-{id(plugin):x}"
+        _register_checked(pm, plugin, name)
     for plugin in pm.get_plugins():
         if hasattr(plugin, "attach_manager"):
             plugin.attach_manager(pm)

@@ -123,9 +123,11 @@ def apply_outcome(
     ):
         if current is None:
             return new_transaction(request, result, error, unknown, now)
-        if current.status is not S.UNKNOWN or unknown:
+        if current.status not in (S.UNKNOWN, S.FAILED) or unknown:
             return current
-        # A payment whose answer was lost, now settled (retry or reconcile).
+        # A payment whose answer was lost (or that failed before it was sent),
+        # now settled by a retry with the same key or by reconcile. Replays of
+        # settled outcomes never get here: the facade answers them from the ledger.
         if result is None:
             err = error_info(error) if error else current.error
             return current.model_copy(update={"status": S.FAILED, "error": err, "updated_at": now})

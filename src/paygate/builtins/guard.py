@@ -22,13 +22,24 @@ class PluginGuard:
     def attach_manager(self, pm: PaygatePluginManager) -> None:
         self._pm = pm
 
-    def _guard(self, hook: str) -> Generator[None, Any, Any]:
+    def _name(self, exc: Exception, request: Any) -> str:
+        pm = self._pm
+        if pm is None:
+            return "unknown"
+        provider = getattr(request, "provider", None)
+        if isinstance(provider, str) and provider in pm.providers():
+            # Innermost wrapper of a routed hook: only the provider's impl ran inside.
+            plugin = pm.providers()[provider][0]
+            return pm.get_name(plugin) or provider
+        return pm.culprit(exc.__traceback__)
+
+    def _guard(self, hook: str, request: Any = None) -> Generator[None, Any, Any]:
         try:
             return (yield)
         except PaygateError:
             raise
         except Exception as exc:
-            name = self._pm.culprit(exc.__traceback__) if self._pm else "unknown"
+            name = self._name(exc, request)
             raise PluginError(
                 f"plugin {name!r} failed in {hook}: {type(exc).__name__}: {scrub_text(str(exc))}",
                 plugin=name,
@@ -36,39 +47,39 @@ class PluginGuard:
 
     @hookimpl(wrapper=True, trylast=True)
     def paygate_authorize(self, request: Any) -> Generator[None, Any, Any]:
-        return (yield from self._guard("paygate_authorize"))
+        return (yield from self._guard("paygate_authorize", request))
 
     @hookimpl(wrapper=True, trylast=True)
     def paygate_capture(self, request: Any) -> Generator[None, Any, Any]:
-        return (yield from self._guard("paygate_capture"))
+        return (yield from self._guard("paygate_capture", request))
 
     @hookimpl(wrapper=True, trylast=True)
     def paygate_void(self, request: Any) -> Generator[None, Any, Any]:
-        return (yield from self._guard("paygate_void"))
+        return (yield from self._guard("paygate_void", request))
 
     @hookimpl(wrapper=True, trylast=True)
     def paygate_refund(self, request: Any) -> Generator[None, Any, Any]:
-        return (yield from self._guard("paygate_refund"))
+        return (yield from self._guard("paygate_refund", request))
 
     @hookimpl(wrapper=True, trylast=True)
     def paygate_confirm(self, request: Any) -> Generator[None, Any, Any]:
-        return (yield from self._guard("paygate_confirm"))
+        return (yield from self._guard("paygate_confirm", request))
 
     @hookimpl(wrapper=True, trylast=True)
     def paygate_charge_recurring(self, request: Any) -> Generator[None, Any, Any]:
-        return (yield from self._guard("paygate_charge_recurring"))
+        return (yield from self._guard("paygate_charge_recurring", request))
 
     @hookimpl(wrapper=True, trylast=True)
     def paygate_store_payment_method(self, request: Any) -> Generator[None, Any, Any]:
-        return (yield from self._guard("paygate_store_payment_method"))
+        return (yield from self._guard("paygate_store_payment_method", request))
 
     @hookimpl(wrapper=True, trylast=True)
     def paygate_fetch_transaction(self, request: Any) -> Generator[None, Any, Any]:
-        return (yield from self._guard("paygate_fetch_transaction"))
+        return (yield from self._guard("paygate_fetch_transaction", request))
 
     @hookimpl(wrapper=True, trylast=True)
     def paygate_parse_webhook(self, request: Any) -> Generator[None, Any, Any]:
-        return (yield from self._guard("paygate_parse_webhook"))
+        return (yield from self._guard("paygate_parse_webhook", request))
 
     @hookimpl(wrapper=True, trylast=True)
     def paygate_validate_payment_method(
