@@ -30,9 +30,7 @@ from typing import Any
 from paygate.errors import ConfigurationError
 
 _ROUNDING_MODES = {
-    name: getattr(decimal, name)
-    for name in dir(decimal)
-    if name.startswith("ROUND_")
+    name: getattr(decimal, name) for name in dir(decimal) if name.startswith("ROUND_")
 }
 
 DEFAULT_DATABASE_FILE = "paygate.sqlite3"
@@ -45,9 +43,7 @@ class Config(Mapping[str, Any]):
 
     def __init__(self, data: Mapping[str, Any] | None = None) -> None:
         if data is not None and not isinstance(data, Mapping):
-            raise ConfigurationError(
-                f"config must be a mapping, not {type(data).__name__}"
-            )
+            raise ConfigurationError(f"config must be a mapping, not {type(data).__name__}")
         self._data: dict[str, Any] = dict(data or {})
         rounding = self._data.get("rounding", "ROUND_HALF_UP")
         if rounding not in _ROUNDING_MODES:
@@ -76,7 +72,9 @@ class Config(Mapping[str, Any]):
         except FileNotFoundError:
             raise ConfigurationError(f"config file {str(path)!r} not found") from None
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigurationError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+            raise ConfigurationError(
+                f"config file {str(path)!r} is not valid TOML: {exc}"
+            ) from None
 
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
@@ -118,4 +116,6 @@ class Config(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         # Sections may hold API keys: show only their names.
-        return f"Config(tables={sorted(k for k, v in self._data.items() if isinstance(v, Mapping))})"
+        return (
+            f"Config(tables={sorted(k for k, v in self._data.items() if isinstance(v, Mapping))})"
+        )

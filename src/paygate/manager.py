@@ -17,12 +17,13 @@ import os
 import sys
 import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType, TracebackType
 from typing import Any
 
 import pluggy
+from pluggy import HookImpl, Result
 
 from paygate import hookspecs
 from paygate._markers import PROJECT
@@ -147,8 +148,9 @@ class PaygatePluginManager(pluggy.PluginManager):
         try:
             return self.providers()[name][1]
         except KeyError:
+            installed = ", ".join(sorted(self.providers())) or "none"
             raise InvalidRequest(
-                f"unknown provider {name!r}; installed: {', '.join(sorted(self.providers())) or 'none'}",
+                f"unknown provider {name!r}; installed: {installed}",
                 code=ErrorCode.CONFIG_ERROR,
                 param="provider",
             ) from None
@@ -190,10 +192,14 @@ class PaygatePluginManager(pluggy.PluginManager):
             frames.append(tb.tb_frame.f_globals.get("__name__", ""))
             tb = tb.tb_next
         for module in reversed(frames):
+            exact = self._module_owner.get(module)
+            if exact is not None:
+                return exact
             for prefix, name in self._module_owner.items():
-                if module == prefix or module.startswith(prefix.rsplit(".", 1)[0] + "."):
-                    if name not in ("guard", "ledger") or module == prefix:
-                        return name
+                # A plugin owns its module and, for a package, its sibling modules.
+                in_package = module.startswith(prefix.rsplit(".", 1)[0] + ".")
+                if module == prefix or (in_package and name not in ("guard", "ledger")):
+                    return name
         return default
 
     def plugin_rows(self) -> list[dict[str, Any]]:
@@ -203,7 +209,11 @@ class PaygatePluginManager(pluggy.PluginManager):
         dists = _plugin_distributions()
         for name, plugin in self.list_name_plugin():
             hooks = sorted(
-                {hc.name for hc in (self.get_hookcallers(plugin) or []) if hc.name.startswith("paygate_")}
+                {
+                    hc.name
+                    for hc in (self.get_hookcallers(plugin) or [])
+                    if hc.name.startswith("paygate_")
+                }
             )
             info = providers.get(id(plugin))
             dist, version = dists.get(name, ("paygate", _core_version()))
@@ -258,11 +268,13 @@ def _extra_name(plugin: object) -> str:
 
 
 def _trace(pm: PaygatePluginManager) -> None:
-    def before(hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:
+    def before(hook_name: str, impls: Sequence[HookImpl], kwargs: Mapping[str, Any]) -> None:
         args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
         trace_log.debug(scrub_text(f"call {hook_name}({args}) -> {[i.plugin_name for i in impls]}"))
 
-    def after(outcome: Any, hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:
+    def after(
+        outcome: Result[Any], hook_name: str, impls: Sequence[HookImpl], kwargs: Mapping[str, Any]
+    ) -> None:
         exc = outcome.exception
         if exc is not None:
             trace_log.debug(scrub_text(f"fail {hook_name}: {type(exc).__name__}: {exc}"))
@@ -274,9 +286,7 @@ def _trace(pm: PaygatePluginManager) -> None:
 
 def _register_checked(pm: PaygatePluginManager, plugin: object, name: str) -> None:
     pm.register(plugin, name=name)
-    unknown = [
-        hc.name for hc in (pm.get_hookcallers(plugin) or []) if not hc.has_spec()
-    ]
+    unknown = [hc.name for hc in (pm.get_hookcallers(plugin) or []) if not hc.has_spec()]
     if unknown:
         pm.unregister(plugin)
         raise pluggy.PluginValidationError(

@@ -17,7 +17,7 @@ Rules:
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from paygate.errors import ErrorCode, InvalidRequest
@@ -28,7 +28,7 @@ DEFAULT_ROUNDING = ROUND_HALF_UP
 MAX_DIGITS = 18
 
 
-@lru_cache(maxsize=None)
+@cache
 def currency_exponent(currency: str) -> int:
     """Return the ISO 4217 minor-unit exponent of ``currency`` (``"JPY"`` -> 0).
 
@@ -53,7 +53,7 @@ def currency_exponent(currency: str) -> int:
     return int(exponent)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _quantum(exponent: int) -> Decimal:
     return Decimal(1).scaleb(-exponent)
 
@@ -76,7 +76,7 @@ def _normalize_currency(currency: object) -> str:
 
 
 def _to_decimal(amount: object) -> Decimal:
-    if isinstance(amount, bool) or isinstance(amount, float):
+    if isinstance(amount, (bool, float)):
         kind = "bool" if isinstance(amount, bool) else "float"
         raise InvalidRequest(
             f"amount must be a Decimal, int or str, not {kind}: floats cannot hold "

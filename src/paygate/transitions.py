@@ -58,8 +58,11 @@ def _method_display(request: PaymentRequest) -> str:
 
 
 def new_transaction(
-    request: PaymentRequest, result: ProviderResult | None, error: PaygateError | None,
-    unknown: bool, now: datetime,
+    request: PaymentRequest,
+    result: ProviderResult | None,
+    error: PaygateError | None,
+    unknown: bool,
+    now: datetime,
 ) -> Transaction:
     zero = Money.zero(request.amount.currency)
     if unknown or result is None:
@@ -131,7 +134,9 @@ def apply_outcome(
         if result is None:
             err = error_info(error) if error else current.error
             return current.model_copy(update={"status": S.FAILED, "error": err, "updated_at": now})
-        captured = (result.amount or current.amount) if result.status is S.CAPTURED else current.captured
+        captured = (
+            (result.amount or current.amount) if result.status is S.CAPTURED else current.captured
+        )
         return current.model_copy(
             update={
                 "status": result.status,

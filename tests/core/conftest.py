@@ -9,7 +9,6 @@ import paygate
 from paygate.builtins.sandbox import SandboxProvider
 
 
-
 class Recorder:
     """A host's wrapper plugin: sees every operation hook call and its outcome."""
 

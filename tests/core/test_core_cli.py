@@ -40,8 +40,15 @@ def test_demo_runs_the_story(runner: CliRunner, tmp_path: Path) -> None:
     db = tmp_path / "demo.sqlite3"
     result = runner.invoke(main, ["demo", "--database", str(db)])
     assert result.exit_code == 0, result.output
-    for step in ("verify", "refund", "card_declined", "requires_action", "confirm",
-                 "charge_recurring", "permission_denied"):
+    for step in (
+        "verify",
+        "refund",
+        "card_declined",
+        "requires_action",
+        "confirm",
+        "charge_recurring",
+        "permission_denied",
+    ):
         assert step in result.output
     assert str(db) in result.output.replace("\n", "")
     with sqlite3.connect(db) as conn:

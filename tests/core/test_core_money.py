@@ -51,7 +51,9 @@ def test_from_minor() -> None:
         (None, "USD", ErrorCode.INVALID_AMOUNT),
     ],
 )
-def test_rejects_bad_input_with_a_message(amount: object, currency: object, code: ErrorCode) -> None:
+def test_rejects_bad_input_with_a_message(
+    amount: object, currency: object, code: ErrorCode
+) -> None:
     with pytest.raises(InvalidRequest) as info:
         Money(amount, currency)  # type: ignore[arg-type]
     assert info.value.code is code
@@ -110,8 +112,9 @@ def test_minor_units_round_trip(minor: int, currency: str) -> None:
 
 
 @given(
-    value=st.decimals(allow_nan=False, allow_infinity=False, places=4,
-                      min_value=-(10**12), max_value=10**12),
+    value=st.decimals(
+        allow_nan=False, allow_infinity=False, places=4, min_value=-(10**12), max_value=10**12
+    ),
     currency=st.sampled_from(CURRENCIES),
 )
 def test_no_silent_precision_loss(value: Decimal, currency: str) -> None:
@@ -152,4 +155,6 @@ def test_allocate_adds_up(minor: int, ratios: list[int], currency: str) -> None:
 
 def test_format_uses_babel() -> None:
     assert Money("1234.5", "USD").format("en_US") == "$1,234.50"
-    assert "¥" in Money("1000", "JPY").format("ja_JP") or "￥" in Money("1000", "JPY").format("ja_JP")
+    assert "¥" in Money("1000", "JPY").format("ja_JP") or "￥" in Money("1000", "JPY").format(
+        "ja_JP"
+    )

@@ -24,7 +24,10 @@ def test_demo_run_leaks_no_card_data(tmp_path: Path) -> None:
     db = tmp_path / "run.sqlite3"
     env = {**os.environ, "PAYGATE_DEBUG": "1"}
     proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(db)], capture_output=True, text=True, env=env,
+        [sys.executable, "-c", SCRIPT, str(db)],
+        capture_output=True,
+        text=True,
+        env=env,
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -22,8 +22,9 @@ from paygate.models import ProviderInfo, TransactionStatus
 from paygate.operations import ProviderResult
 
 
-def _fake_entry_points(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, source: str,
-                       name: str = "broken") -> None:
+def _fake_entry_points(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, source: str, name: str = "broken"
+) -> None:
     """A throwaway third-party plugin module, announced through a fake entry point."""
     module = f"paygate_fake_{name}"
     (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
@@ -73,13 +74,18 @@ def test_strict_mode_makes_a_broken_plugin_an_error(
 def test_plugin_with_an_unknown_hook_is_skipped(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    _fake_entry_points(monkeypatch, tmp_path, """
+    _fake_entry_points(
+        monkeypatch,
+        tmp_path,
+        """
         import paygate
         class Plugin:
             @paygate.hookimpl
             def paygate_authorise(self, request):  # misspelt
                 return None
-    """, name="typo")
+    """,
+        name="typo",
+    )
     with pytest.warns(PluginLoadWarning, match="'typo'.*paygate_authorise"):
         p = paygate.Payments({"database_url": "memory"})
     assert not p.plugin_manager.has_plugin("typo")
@@ -88,13 +94,18 @@ def test_plugin_with_an_unknown_hook_is_skipped(
 def test_plugin_failing_in_configure_is_skipped(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    _fake_entry_points(monkeypatch, tmp_path, """
+    _fake_entry_points(
+        monkeypatch,
+        tmp_path,
+        """
         import paygate
         class Plugin:
             @paygate.hookimpl
             def paygate_configure(self, config):
                 {}["missing"]
-    """, name="badconf")
+    """,
+        name="badconf",
+    )
     with pytest.warns(PluginLoadWarning, match="'badconf'.*KeyError"):
         p = paygate.Payments({"database_url": "memory"})
     assert p.purchase(usd("1.00"), card()).status is TransactionStatus.CAPTURED
@@ -123,14 +134,18 @@ class _Gateway:
     @paygate.hookimpl
     def paygate_authorize(self, request: Any) -> ProviderResult:
         self.calls.append(request.transaction_id)
-        return ProviderResult(status=TransactionStatus.AUTHORIZED,
-                              provider_reference=f"{self.provider_name}_1")
+        return ProviderResult(
+            status=TransactionStatus.AUTHORIZED, provider_reference=f"{self.provider_name}_1"
+        )
 
 
 def test_operations_reach_exactly_one_provider() -> None:
     alpha, beta = _Gateway("alpha"), _Gateway("beta")
-    p = paygate.Payments({"database_url": "memory", "default_provider": "beta"},
-                         plugins=[alpha, beta], load_entrypoints=False)
+    p = paygate.Payments(
+        {"database_url": "memory", "default_provider": "beta"},
+        plugins=[alpha, beta],
+        load_entrypoints=False,
+    )
     tx = p.authorize(usd("5.00"), card(), provider="alpha")
     assert tx.provider == "alpha" and alpha.calls == [tx.id] and beta.calls == []
     tx = p.authorize(usd("5.00"), card())  # routed by default_provider
@@ -145,8 +160,11 @@ def test_routing_plugin_decides_before_the_default() -> None:
         def paygate_select_provider(self, request: Any, candidates: Any) -> str | None:
             return "beta" if request.amount.currency == "EUR" else None
 
-    p = paygate.Payments({"database_url": "memory", "default_provider": "alpha"},
-                         plugins=[alpha, beta, EuroToBeta()], load_entrypoints=False)
+    p = paygate.Payments(
+        {"database_url": "memory", "default_provider": "alpha"},
+        plugins=[alpha, beta, EuroToBeta()],
+        load_entrypoints=False,
+    )
     assert p.authorize(paygate.Money("5.00", "EUR"), card()).provider == "beta"
     assert p.authorize(usd("5.00"), card()).provider == "alpha"
 
@@ -169,8 +187,9 @@ def test_a_plugin_bug_is_a_plugin_error_not_a_decline() -> None:
     assert "4242424242424242" not in info.value.message  # scrubbed
 
 
-def test_debug_trace_is_redacted(monkeypatch: pytest.MonkeyPatch,
-                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_debug_trace_is_redacted(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("PAYGATE_DEBUG", "1")
     caplog.set_level(logging.DEBUG, logger="paygate")
     p = paygate.Payments({"database_url": "memory"}, load_entrypoints=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from typing import Any
@@ -117,10 +118,8 @@ def _add_commands() -> None:
         ("paygate.cli.reconcile", "reconcile_command", "reconcile"),
         ("paygate.cli.new_plugin", "new_plugin_command", "new-plugin"),
     ):
-        try:
+        with contextlib.suppress(ImportError):  # TEMPORARY while the modules are written
             main.add_command(getattr(importlib.import_module(module), attr), name)
-        except ImportError:  # TEMPORARY while the modules are written
-            pass
 
 
 _add_commands()

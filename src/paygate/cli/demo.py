@@ -42,8 +42,13 @@ class _Story:
         self.table.add_row(n, step, operation, amount, status, detail)
 
     def tx(self, step: str, operation: str, tx: Transaction, detail: str = "") -> None:
-        self.row(step, operation, str(tx.amount), tx.status.value,
-                 detail or f"{tx.id} · {tx.payment_method or ''}")
+        self.row(
+            step,
+            operation,
+            str(tx.amount),
+            tx.status.value,
+            detail or f"{tx.id} · {tx.payment_method or ''}",
+        )
 
     def expect_error(self, step: str, operation: str, amount: str, fn: Callable[[], Any]) -> None:
         try:
@@ -53,6 +58,10 @@ class _Story:
         else:
             self.failures += 1
             self.row(step, operation, amount, "[red]UNEXPECTED SUCCESS[/red]", "")
+
+
+def usd(amount: str) -> Money:
+    return Money(amount, "USD")
 
 
 def _card(number: str) -> Card:
@@ -92,46 +101,90 @@ def run_demo(*, database: str, provider: str, config_path: str | None) -> int:
     cardnetworks.setdefault("fallback_provider", "paypal")
     base["cardnetworks"] = cardnetworks
     base.setdefault("pricing", {"nonprofit_discount": "0.25"})
-    base.setdefault("paypal", {"client_id": "demo-client", "client_secret": "demo-secret",
-                               "environment": "sandbox"})
+    base.setdefault(
+        "paypal",
+        {"client_id": "demo-client", "client_secret": "demo-secret", "environment": "sandbox"},
+    )
     story = _Story(console)
     started = time.perf_counter()
     with Payments(base) as payments:
         owner = Customer(id="acct_owner", email="owner@example.com", country="US")
-        usd = lambda amount: Money(amount, "USD")  # noqa: E731
         card = _card(VISA)
 
         check = payments.verify(card, customer=owner, provider=provider)
         story.tx("Add a card: the $1 check", "verify", check, "authorized 1.00, voided at once")
         stored = payments.store_payment_method(card, customer=owner, provider=provider)
-        story.row("Save the card for renewals", "store_payment_method", "", "stored",
-                  f"{stored.token[:14]}… · {stored.brand or 'card'} •••• {stored.last4}")
+        story.row(
+            "Save the card for renewals",
+            "store_payment_method",
+            "",
+            "stored",
+            f"{stored.token[:14]}… · {stored.brand or 'card'} •••• {stored.last4}",
+        )
 
-        plan = [LineItem(sku="pro", description="Pro plan (25 attendees)",
-                         unit_price=usd("25.00"), kind="plan")]
+        plan = [
+            LineItem(
+                sku="pro",
+                description="Pro plan (25 attendees)",
+                unit_price=usd("25.00"),
+                kind="plan",
+            )
+        ]
         monthly = payments.quote(plan, cycle="monthly", customer=owner)
-        tx = payments.purchase(monthly.total, card, customer=owner, provider=provider,
-                               description="Pro plan, monthly", idempotency_key="demo-plan-1")
+        tx = payments.purchase(
+            monthly.total,
+            card,
+            customer=owner,
+            provider=provider,
+            description="Pro plan, monthly",
+            idempotency_key="demo-plan-1",
+        )
         story.tx("Buy the Pro plan (monthly)", "purchase", tx)
-        again = payments.purchase(monthly.total, card, customer=owner, provider=provider,
-                                  description="Pro plan, monthly", idempotency_key="demo-plan-1")
-        story.tx("Same click twice (same key)", "purchase", again,
-                 "replayed from the ledger: " + ("same transaction, no second charge"
-                                                 if again.id == tx.id else "NEW CHARGE"))
+        again = payments.purchase(
+            monthly.total,
+            card,
+            customer=owner,
+            provider=provider,
+            description="Pro plan, monthly",
+            idempotency_key="demo-plan-1",
+        )
+        story.tx(
+            "Same click twice (same key)",
+            "purchase",
+            again,
+            "replayed from the ledger: "
+            + ("same transaction, no second charge" if again.id == tx.id else "NEW CHARGE"),
+        )
         tx = payments.refund(tx.id, usd("5.00"), reason="goodwill")
         story.tx("Partial refund", "refund", tx, f"refunded {tx.refunded} of {tx.captured}")
 
-        story.expect_error("A declined card", "purchase", "25.00 USD", lambda: payments.purchase(
-            usd("25.00"), _card(DECLINED), customer=owner, provider=provider))
-        pending = payments.purchase(usd("25.00"), _card(THREE_DS), customer=owner,
-                                    provider=provider, return_url="https://example.com/back")
-        story.tx("A 3-D Secure card", "purchase", pending,
-                 f"next action: {pending.next_action.redirect_url if pending.next_action else '-'}")
+        story.expect_error(
+            "A declined card",
+            "purchase",
+            "25.00 USD",
+            lambda: payments.purchase(
+                usd("25.00"), _card(DECLINED), customer=owner, provider=provider
+            ),
+        )
+        pending = payments.purchase(
+            usd("25.00"),
+            _card(THREE_DS),
+            customer=owner,
+            provider=provider,
+            return_url="https://example.com/back",
+        )
+        story.tx(
+            "A 3-D Secure card",
+            "purchase",
+            pending,
+            f"next action: {pending.next_action.redirect_url if pending.next_action else '-'}",
+        )
         done = payments.confirm(pending.id)
         story.tx("Payer back from 3-D Secure", "confirm", done)
 
-        renewal = payments.charge_recurring(monthly.total, stored, customer=owner,
-                                            description="Pro plan renewal")
+        renewal = payments.charge_recurring(
+            monthly.total, stored, customer=owner, description="Pro plan renewal"
+        )
         story.tx("Monthly renewal", "charge_recurring", renewal)
 
         nonprofit = Customer(id="acct_np", country="US", nonprofit=True)
@@ -145,26 +198,41 @@ def run_demo(*, database: str, provider: str, config_path: str | None) -> int:
         story.row("Webinar ticket: payout", "fees", str(ticket), f"net {fees.net}", detail)
 
         sub = Customer(id="acct_sub", role="sub_account")
-        story.expect_error("A sub-account tries to pay", "purchase", "25.00 USD",
-                           lambda: payments.purchase(usd("25.00"), card, customer=sub))
+        story.expect_error(
+            "A sub-account tries to pay",
+            "purchase",
+            "25.00 USD",
+            lambda: payments.purchase(usd("25.00"), card, customer=sub),
+        )
 
         with _paypal_recordings() as recorded:
             if recorded and "paypal" in payments.plugin_manager.providers():
                 buyer = Customer(id="acct_ng", country=CARD_LIMITED_COUNTRY)
                 wallet = PayPalWallet(email="buyer@example.com")
-                order = payments.purchase(usd("25.00"), wallet, customer=buyer,
-                                          description="Pro plan via PayPal")
-                story.tx(f"Card-limited country ({CARD_LIMITED_COUNTRY}): PayPal", "purchase",
-                         order, f"routed to {order.provider}; approve at "
-                                f"{order.next_action.redirect_url if order.next_action else '-'}")
+                order = payments.purchase(
+                    usd("25.00"), wallet, customer=buyer, description="Pro plan via PayPal"
+                )
+                story.tx(
+                    f"Card-limited country ({CARD_LIMITED_COUNTRY}): PayPal",
+                    "purchase",
+                    order,
+                    f"routed to {order.provider}; approve at "
+                    f"{order.next_action.redirect_url if order.next_action else '-'}",
+                )
                 paid = payments.confirm(order.id)
                 story.tx("Payer approved on PayPal", "confirm", paid)
             else:
-                story.row(f"Card-limited country ({CARD_LIMITED_COUNTRY}): PayPal", "purchase",
-                          "", "skipped", "install paygate-paypal[demo] to see this step")
+                story.row(
+                    f"Card-limited country ({CARD_LIMITED_COUNTRY}): PayPal",
+                    "purchase",
+                    "",
+                    "skipped",
+                    "install paygate-paypal[demo] to see this step",
+                )
         operations = len(payments.ledger.operations())
     elapsed = time.perf_counter() - started
     console.print(story.table)
-    console.print(f"Ledger: [bold]{path}[/bold] ({operations} operations recorded) "
-                  f"in {elapsed:.2f} s")
+    console.print(
+        f"Ledger: [bold]{path}[/bold] ({operations} operations recorded) in {elapsed:.2f} s"
+    )
     return 1 if story.failures else 0
