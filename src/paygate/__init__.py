@@ -41,9 +41,12 @@ if TYPE_CHECKING:
     from paygate.pricing.models import (
         Adjustment,
         FeeBreakdown,
+        FeeContext,
         FeeLine,
         LineItem,
+        PricingContext,
         Quote,
+        QuoteLine,
     )
 
 _LAZY: dict[str, str] = {
@@ -66,6 +69,9 @@ _LAZY: dict[str, str] = {
     "FeeLine": "paygate.pricing.models",
     "LineItem": "paygate.pricing.models",
     "Quote": "paygate.pricing.models",
+    "QuoteLine": "paygate.pricing.models",
+    "PricingContext": "paygate.pricing.models",
+    "FeeContext": "paygate.pricing.models",
 }
 
 
@@ -89,14 +95,17 @@ __all__ = [
     "Config",
     "Customer",
     "FeeBreakdown",
+    "FeeContext",
     "FeeLine",
     "LineItem",
     "Money",
     "NextAction",
     "PayPalWallet",
     "Payments",
+    "PricingContext",
     "ProviderInfo",
     "Quote",
+    "QuoteLine",
     "ReconcileReport",
     "Refund",
     "StoredPaymentMethod",

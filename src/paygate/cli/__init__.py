@@ -100,13 +100,26 @@ def plugins_command(ctx: click.Context, as_json: bool) -> None:
     show_default=True,
     help="Provider for the card steps (sandbox, or stripe with STRIPE_API_KEY / api_base).",
 )
+@click.option(
+    "--localstripe",
+    is_flag=True,
+    help="With --provider stripe: run against localstripe on 127.0.0.1 (needs paygate-stripe[test]).",
+)
 @click.pass_context
-def demo_command(ctx: click.Context, database: str, provider: str) -> None:
+def demo_command(ctx: click.Context, database: str, provider: str, localstripe: bool) -> None:
     """Run the seed's billing story end to end and print each step."""
     from paygate.cli.demo import run_demo
 
     obj = ctx.obj if isinstance(ctx.obj, dict) else {}
-    sys.exit(run_demo(database=database, provider=provider, config_path=obj.get("config")))
+    if localstripe and provider != "stripe":
+        raise click.UsageError("--localstripe goes with --provider stripe")
+    code = run_demo(
+        database=database,
+        provider=provider,
+        config_path=obj.get("config"),
+        localstripe=localstripe,
+    )
+    sys.exit(code)
 
 
 def _add_commands() -> None:

@@ -24,9 +24,13 @@ from paygate.models import Card, Customer, PayPalWallet, Transaction
 from paygate.money import Money
 
 VISA = "4242424242424242"
-DECLINED = "4000000000000002"
+# Declines when charged, on Stripe, localstripe and the sandbox alike
+# (4000 0000 0000 0002 declines only on attach in localstripe).
+DECLINED = "4000000000000341"
 THREE_DS = "4000002500003155"
 CARD_LIMITED_COUNTRY = "NG"
+#: A made-up test key: localstripe accepts any ``sk_test_`` key.
+LOCALSTRIPE_DEMO_KEY = "sk_test_paygate_demo_localstripe"  # noqa: S105
 
 
 class _Story:
@@ -83,7 +87,57 @@ def _paypal_recordings() -> Iterator[bool]:
         yield True
 
 
-def run_demo(*, database: str, provider: str, config_path: str | None) -> int:
+@contextlib.contextmanager
+def _local_stripe(base: dict[str, Any]) -> Iterator[None]:
+    """Run localstripe (a real local Stripe server) on 127.0.0.1 for the demo."""
+    import tempfile
+
+    from paygate_stripe.localserver import start_localstripe
+
+    with tempfile.TemporaryDirectory(prefix="paygate-demo-") as tmp:
+        server = start_localstripe(tmp, max_seconds=600)
+        try:
+            base["stripe"] = {
+                **dict(base.get("stripe") or {}),
+                "api_key": LOCALSTRIPE_DEMO_KEY,
+                "api_base": server.url,
+                "localstripe": True,
+                "max_network_retries": 0,
+            }
+            yield
+        finally:
+            server.stop()
+
+
+def _payer_completes_3ds(payments: Any, tx: Transaction) -> None:
+    """Stand in for the payer's browser: pass the 3-D Secure challenge."""
+    if tx.provider != "stripe" or tx.next_action is None:
+        return  # the sandbox needs no browser step
+    import requests
+
+    plugin = payments.plugin("stripe")
+    intent = plugin.client().v1.payment_intents.retrieve(tx.provider_reference)
+    # localstripe's stand-in for the issuer's page; it wants the demo's own key.
+    requests.post(
+        tx.next_action.redirect_url,
+        data={"client_secret": intent.client_secret, "success": "true"},
+        headers={"Authorization": f"Bearer {LOCALSTRIPE_DEMO_KEY}"},
+        timeout=10,
+    ).raise_for_status()
+
+
+def run_demo(
+    *, database: str, provider: str, config_path: str | None, localstripe: bool = False
+) -> int:
+    """Run the story; returns the process exit code."""
+    with contextlib.ExitStack() as stack:
+        base: dict[str, Any] = {}
+        if localstripe:
+            stack.enter_context(_local_stripe(base))
+        return _run(database=database, provider=provider, config_path=config_path, extra=base)
+
+
+def _run(*, database: str, provider: str, config_path: str | None, extra: dict[str, Any]) -> int:
     from paygate.config import Config
     from paygate.payments import Payments
     from paygate.pricing.models import LineItem
@@ -95,6 +149,7 @@ def run_demo(*, database: str, provider: str, config_path: str | None) -> int:
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
     base = Config.load(config_path).as_dict()
+    base.update(extra)
     base["database_url"] = f"sqlite:///{path}"
     cardnetworks = dict(base.get("cardnetworks") or {})
     cardnetworks.setdefault("card_limited_countries", [CARD_LIMITED_COUNTRY])
@@ -179,6 +234,7 @@ def run_demo(*, database: str, provider: str, config_path: str | None) -> int:
             pending,
             f"next action: {pending.next_action.redirect_url if pending.next_action else '-'}",
         )
+        _payer_completes_3ds(payments, pending)
         done = payments.confirm(pending.id)
         story.tx("Payer back from 3-D Secure", "confirm", done)
 
@@ -193,7 +249,7 @@ def run_demo(*, database: str, provider: str, config_path: str | None) -> int:
         story.row("Annual plan for a nonprofit", "quote", str(annual.total), "quoted", detail)
 
         ticket = usd("50.00")
-        fees = payments.fees(ticket, provider="sandbox", kind="ticket")
+        fees = payments.fees(ticket, provider=provider, kind="ticket")
         detail = " ; ".join(f"{line.label}: {line.amount}" for line in fees.lines)
         story.row("Webinar ticket: payout", "fees", str(ticket), f"net {fees.net}", detail)
 

@@ -1,0 +1,198 @@
+"""Pricing values: line items, adjustments, fee lines, quotes and fee breakdowns."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import Field
+
+from paygate.models import Customer, FrozenModel
+from paygate.money import Money
+
+Cycle = Literal["monthly", "annual"]
+
+
+class LineItem(FrozenModel):
+    """Something a customer buys. A plan's or add-on's ``unit_price`` is its
+    monthly list price; an annual quote bills 12 months of it."""
+
+    sku: str = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=500)
+    unit_price: Money
+    quantity: int = Field(default=1, ge=1, le=1_000_000)
+    kind: str = Field(default="plan", max_length=50)
+
+
+class Adjustment(FrozenModel):
+    """A discount (negative) or surcharge (positive) a plugin proposes.
+
+    :ivar type: ``percent`` (``value`` is a fraction, 0.20 = 20 %) or
+        ``fixed`` (``amount`` is taken off, or added, once).
+    :ivar applies_to: line ``kind`` or ``sku`` values it applies to; empty
+        means every line.
+    :ivar priority: lower applies first.
+    :ivar compounds: a percent applies to what earlier adjustments left
+        (``True``) or to the list price (``False``).
+    """
+
+    code: str
+    label: str
+    type: Literal["percent", "fixed"] = "percent"
+    value: Decimal = Decimal(0)
+    amount: Money | None = None
+    applies_to: tuple[str, ...] = ()
+    priority: int = 100
+    compounds: bool = True
+    surcharge: bool = False
+    source: str = ""
+
+
+class FeeLine(FrozenModel):
+    """A fee on a payment: ``rate`` of the basis plus ``fixed``.
+
+    ``amount`` is filled by the engine (one rounding step) when a plugin
+    leaves it empty.
+    """
+
+    code: str
+    label: str
+    rate: Decimal = Decimal(0)
+    fixed: Money | None = None
+    amount: Money | None = None
+    payer: Literal["merchant", "buyer"] = "merchant"
+    source: str = ""
+    table: str | None = None
+
+
+class PricingContext(FrozenModel):
+    items: tuple[LineItem, ...]
+    cycle: Cycle = "monthly"
+    customer: Customer | None = None
+    currency: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class FeeContext(FrozenModel):
+    amount: Money
+    provider: str
+    kind: str = "payment"
+    card_country: str | None = None
+    merchant_country: str | None = None
+    currency_conversion: bool = False
+    method_kind: str = "card"
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+# -- results -----------------------------------------------------------------
+
+
+class QuoteLine(FrozenModel):
+    """One visible line of a :class:`Quote`.
+
+    :ivar kind: ``item`` (list price of a line item), ``adjustment`` (a
+        discount, negative, or a surcharge, positive) or ``fee`` (a fee the
+        buyer pays on top).
+    :ivar code: the item's ``sku``, the adjustment's or the fee's ``code``.
+    :ivar amount: the signed amount this line adds to the total, rounded once.
+    :ivar months: billing months an item line covers (12 for a recurring item
+        on an annual quote, else 1).
+    :ivar net: for an item line, what is left of it after every adjustment.
+    :ivar allocations: for an adjustment line, how its amount is split over
+        the items it touched (by ``sku``); the parts add up to ``amount``.
+    :ivar clamped: the adjustment was reduced so that no item goes below zero.
+    """
+
+    kind: Literal["item", "adjustment", "fee"]
+    code: str
+    label: str
+    amount: Money
+    quantity: int = 1
+    months: int = 1
+    unit_price: Money | None = None
+    net: Money | None = None
+    rate: Decimal | None = None
+    allocations: dict[str, Money] = Field(default_factory=dict)
+    clamped: bool = False
+    source: str = ""
+
+
+class Quote(FrozenModel):
+    """What a customer will pay, line by line: nothing hidden.
+
+    ``sum(line.amount for line in lines) == total`` always holds (checked on
+    construction), every amount has at most the currency's decimals, and the
+    total is never negative.
+    """
+
+    currency: str
+    cycle: Cycle
+    rounding: str
+    lines: tuple[QuoteLine, ...]
+    subtotal: Money
+    discounts: Money
+    surcharges: Money
+    fees: Money
+    total: Money
+
+    def model_post_init(self, context: Any, /) -> None:
+        from paygate.errors import InvalidRequest
+
+        total = Money.zero(self.currency)
+        for line in self.lines:
+            total = total + line.amount
+        if total != self.total:
+            raise InvalidRequest(f"quote lines add up to {total}, not to the total {self.total}")
+        if self.total.amount < 0:
+            raise InvalidRequest(f"a quote total cannot be negative ({self.total})")
+
+    @property
+    def item_lines(self) -> tuple[QuoteLine, ...]:
+        return tuple(line for line in self.lines if line.kind == "item")
+
+    @property
+    def adjustment_lines(self) -> tuple[QuoteLine, ...]:
+        return tuple(line for line in self.lines if line.kind == "adjustment")
+
+    @property
+    def fee_lines(self) -> tuple[QuoteLine, ...]:
+        return tuple(line for line in self.lines if line.kind == "fee")
+
+    def line(self, code: str) -> QuoteLine:
+        """The first line with this ``code`` (a sku or an adjustment/fee code)."""
+        for line in self.lines:
+            if line.code == code:
+                return line
+        raise KeyError(code)
+
+
+class FeeBreakdown(FrozenModel):
+    """The fees on one payment and what the merchant is paid out.
+
+    :ivar gross: the price of the sale (the basis of every ``rate``).
+    :ivar lines: every fee line, each with its ``amount`` filled in.
+    :ivar merchant_fees: fees taken from the payout.
+    :ivar buyer_fees: fees the buyer pays on top of the gross.
+    :ivar total_fees: ``merchant_fees + buyer_fees``.
+    :ivar charged: what the buyer is charged: ``gross + buyer_fees``.
+    :ivar net: the merchant's payout: ``gross - merchant_fees``. It can be
+        negative on a tiny payment whose fixed fees exceed it; that is a fact
+        about the sale, so it is shown, not hidden.
+    """
+
+    gross: Money
+    provider: str
+    kind: str
+    rounding: str
+    lines: tuple[FeeLine, ...]
+    merchant_fees: Money
+    buyer_fees: Money
+    total_fees: Money
+    charged: Money
+    net: Money
+
+    def line(self, code: str) -> FeeLine:
+        for line in self.lines:
+            if line.code == code:
+                return line
+        raise KeyError(code)
