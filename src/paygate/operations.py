@@ -179,9 +179,8 @@ __all__ = [
 class ValidationContext(FrozenModel):
     """What ``paygate_validate_payment_method`` may look at.
 
-    ``provider`` is set when the host named one; ``accepted_brands`` is the
-    host's configured list (``None``: the card-rules plugin's default).
-    ``facts`` lets a validator share what it learned (``facts["brand"]``);
+    ``provider`` is set when the host named one (routing comes after
+    validation otherwise). ``facts`` lets a validator share what it learned (``facts["brand"]``);
     the core copies a detected brand onto the card.
     """
 

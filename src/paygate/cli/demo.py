@@ -261,9 +261,15 @@ def _run(*, database: str, provider: str, config_path: str | None, extra: dict[s
             lambda: payments.purchase(usd("25.00"), card, customer=sub),
         )
 
+        buyer = Customer(id="acct_ng", country=CARD_LIMITED_COUNTRY)
+        story.expect_error(
+            f"Card-limited country ({CARD_LIMITED_COUNTRY}): a card",
+            "purchase",
+            "25.00 USD",
+            lambda: payments.purchase(usd("25.00"), card, customer=buyer),
+        )
         with _paypal_recordings() as recorded:
             if recorded and "paypal" in payments.plugin_manager.providers():
-                buyer = Customer(id="acct_ng", country=CARD_LIMITED_COUNTRY)
                 wallet = PayPalWallet(email="buyer@example.com")
                 order = payments.purchase(
                     usd("25.00"), wallet, customer=buyer, description="Pro plan via PayPal"
