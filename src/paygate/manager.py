@@ -145,6 +145,8 @@ class PaygatePluginManager(pluggy.PluginManager):
         return providers
 
     def provider_info(self, name: str) -> ProviderInfo:
+        if not isinstance(name, str):
+            raise InvalidRequest("provider must be a provider name", param="provider")
         try:
             return self.providers()[name][1]
         except KeyError:

@@ -55,6 +55,8 @@ class FrozenModel(PaygateModel):
 
 
 def _digits(value: str) -> str:
+    if value.isdigit():  # the usual case, and the same result: no per-character pass
+        return value
     return "".join(ch for ch in value if ch.isdigit())
 
 
@@ -140,8 +142,22 @@ class PayPalWallet(FrozenModel):
     cancel_url: str = "https://example.com/paygate/cancel"
 
 
+class NextAction(FrozenModel):
+    """What the payer must do before ``Payments.confirm``: open ``redirect_url``."""
+
+    type: Literal["redirect", "approve"] = "redirect"
+    redirect_url: str
+    return_url: str | None = None
+
+
 class StoredPaymentMethod(FrozenModel):
-    """A method saved at a provider (Stripe ``pm_...``, PayPal vault token)."""
+    """A method saved at a provider (Stripe ``pm_...``, PayPal vault token).
+
+    A provider that needs the payer's approval before it saves a method
+    (PayPal's vault) gives back one with ``status="requires_action"``: send
+    the payer to ``next_action.redirect_url``, then call
+    ``Payments.confirm_payment_method`` to get the usable one.
+    """
 
     kind: Literal["stored"] = "stored"
     provider: str
@@ -150,6 +166,10 @@ class StoredPaymentMethod(FrozenModel):
     brand: str | None = None
     last4: str | None = None
     method_kind: Literal["card", "paypal"] = "card"
+    status: Literal["active", "requires_action"] = "active"
+    next_action: NextAction | None = None
+    setup_id: str | None = None
+    provider_data: dict[str, str] = Field(default_factory=dict)
 
 
 PaymentMethod = Annotated[Card | PayPalWallet | StoredPaymentMethod, Field(discriminator="kind")]
@@ -225,14 +245,6 @@ class TransactionStatus(StrEnum):
     FAILED = "failed"
     #: the request left and no answer came back; ``Payments.reconcile`` settles it
     UNKNOWN = "unknown"
-
-
-class NextAction(FrozenModel):
-    """What the payer must do before ``Payments.confirm``: open ``redirect_url``."""
-
-    type: Literal["redirect", "approve"] = "redirect"
-    redirect_url: str
-    return_url: str | None = None
 
 
 class ErrorInfo(FrozenModel):

@@ -58,7 +58,15 @@ def _quantum(exponent: int) -> Decimal:
     return Decimal(1).scaleb(-exponent)
 
 
+#: Codes already checked, as given -> normalized (bounded: hosts use a few).
+_CHECKED_CODES: dict[str, str] = {}
+
+
 def _normalize_currency(currency: object) -> str:
+    if type(currency) is str:
+        known = _CHECKED_CODES.get(currency)
+        if known is not None:
+            return known
     if not isinstance(currency, str):
         raise InvalidRequest(
             f"currency must be a string ISO 4217 code, got {type(currency).__name__}",
@@ -72,6 +80,8 @@ def _normalize_currency(currency: object) -> str:
             code=ErrorCode.INVALID_CURRENCY,
             param="currency",
         )
+    if len(_CHECKED_CODES) < 512:
+        _CHECKED_CODES[currency] = code
     return code
 
 
@@ -171,11 +181,16 @@ class Money:
             )
         code = _normalize_currency(currency)
         exponent = currency_exponent(code)
-        return cls(Decimal(minor).scaleb(-exponent), code)
+        value = Decimal(minor).scaleb(-exponent)
+        if value.adjusted() < MAX_DIGITS:
+            # Already exact at the currency's exponent: skip __init__'s re-checks
+            # (a hot path of the pricing engine and of every provider answer).
+            return cls._trusted(value, code, exponent)
+        return cls(value, code)
 
     @classmethod
     def zero(cls, currency: str) -> Money:
-        return cls(0, currency)
+        return cls.from_minor(0, currency)
 
     @classmethod
     def rounded(

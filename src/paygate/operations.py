@@ -102,9 +102,14 @@ class RefundRequest(OperationRequest):
 
 
 class ConfirmRequest(OperationRequest):
-    """Finish a ``requires_action`` transaction; ``params`` come from the return URL."""
+    """Finish a ``requires_action`` transaction; ``params`` come from the return URL.
 
-    amount: Money
+    ``amount`` is ``None`` when the payer approved saving a payment method
+    (``Payments.confirm_payment_method``) rather than a payment; the result
+    then carries the ``stored_method``.
+    """
+
+    amount: Money | None
     capture: bool = False
     params: dict[str, str] = Field(default_factory=dict)
 

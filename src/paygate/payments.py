@@ -31,7 +31,8 @@ from paygate.errors import (
     UnsupportedFeature,
 )
 from paygate.ledger import LedgerStore, OperationRecord, OperationState
-from paygate.ledger.base import conflict_for, retryable
+from paygate.builtins.ledger import clean_transaction, error_dict, result_record
+from paygate.ledger.base import StaleFinish, conflict_for, retryable
 from paygate.ledger.fingerprint import fingerprint
 from paygate.manager import PaygatePluginManager, make_plugin_manager
 from paygate.models import (
@@ -203,18 +204,22 @@ class Payments:
         self,
         config: Config | Mapping[str, Any] | str | Path | None = None,
         *,
-        plugins: Iterable[object] = (),
+        plugins: Iterable[object] | None = None,
         ledger: LedgerStore | None = None,
         load_entrypoints: bool = True,
     ) -> None:
         self.config = Config.load(config)
         self.plugin_manager: PaygatePluginManager = make_plugin_manager(
-            self.config, plugins=plugins, load_entrypoints=load_entrypoints
+            self.config, plugins=plugins or (), load_entrypoints=load_entrypoints
         )
-        self._ledger_plugin: LedgerPlugin = self.plugin_manager.get_plugin("ledger")
+        ledger_plugin: LedgerPlugin | None = self.plugin_manager.get_plugin("ledger")
+        assert ledger_plugin is not None  # essential built-in, cannot be disabled
+        self._ledger_plugin = ledger_plugin
         if ledger is not None:
             self._ledger_plugin.use_store(ledger)
         self.rounding = self.config.rounding
+        # Handed to pricing and fee hooks; built once, not per call.
+        self._settings = self.config.as_dict()
 
     # -- introspection -----------------------------------------------------------
     @property
@@ -368,11 +373,18 @@ class Payments:
         if not getattr(info.capabilities, capability):
             raise UnsupportedFeature(f"provider {info.name!r} does not support {what}")
 
-    def _precheck(self, request: OperationRequest) -> OperationRecord | None:
+    def _precheck(
+        self, request: OperationRequest, generated_key: bool = False
+    ) -> OperationRecord | None:
         """Replay, refuse, or let run a call whose key may have been used before.
 
         Returns the earlier record when this call must replay its outcome.
+        ``generated_key``: the facade made the key just now (96 random bits),
+        so no earlier call can have used it and the ledger read is skipped
+        (``begin`` still refuses a recorded key atomically).
         """
+        if generated_key:
+            return None
         existing = self.ledger.find_operation(request.idempotency_key)
         if existing is None:
             return None
@@ -455,8 +467,8 @@ class Payments:
         tx = self._ledger_plugin.take(request.transaction_id)
         return result, tx
 
-    def _finish(self, request: OperationRequest) -> Transaction:
-        record = self._precheck(request)
+    def _finish(self, request: OperationRequest, generated_key: bool = False) -> Transaction:
+        record = self._precheck(request, generated_key)
         if record is not None:
             return self._replay(record)
         result, tx = self._execute(request)
@@ -489,7 +501,9 @@ class Payments:
             raise conflict_for(record, record)
         return self._replay(record)
 
-    def _transaction_id_for(self, key: str, fallback: str) -> str:
+    def _transaction_id_for(self, key: str, fallback: str, generated_key: bool = False) -> str:
+        if generated_key:
+            return fallback
         existing = self.ledger.find_operation(key)
         return existing.transaction_id if existing is not None else fallback
 
@@ -508,6 +522,7 @@ class Payments:
         return_url: object = None,
         capture: bool,
         off_session: bool = False,
+        require: tuple[str, str] | None = None,
     ) -> Transaction:
         money = _check_amount(amount)
         cust = _check_customer(customer)
@@ -519,12 +534,14 @@ class Payments:
             method, operation, money, cust, provider if isinstance(provider, str) else None
         )
         info = self._choose_provider(provider, operation, money, checked, cust)
-        if operation is Operation.CHARGE_RECURRING:
-            self._require(info, "recurring", "recurring charges")
+        if require is not None:
+            self._require(info, *require)
         request = PaymentRequest.model_construct(
             operation=operation,
             provider=info.name,
-            transaction_id=self._transaction_id_for(key, _new_id("txn")),
+            transaction_id=self._transaction_id_for(
+                key, _new_id("txn"), idempotency_key is None
+            ),
             idempotency_key=key,
             provider_reference=None,
             provider_data={},
@@ -538,7 +555,7 @@ class Payments:
             description=desc,
             return_url=ret,
         )
-        return self._finish(request)
+        return self._finish(request, idempotency_key is None)
 
     def authorize(
         self,
@@ -605,7 +622,7 @@ class Payments:
         return self._pay(
             Operation.CHARGE_RECURRING, amount, stored_method, customer=customer,
             description=description, metadata=metadata, idempotency_key=idempotency_key,
-            capture=True, off_session=True,
+            capture=True, off_session=True, require=("recurring", "recurring charges"),
         )
 
     def verify(
@@ -623,15 +640,16 @@ class Payments:
             issuer wants 3-D Secure first: confirm, then void it).
         """
         key = _check_key(idempotency_key)
-        money = Money(1, currency)
-        cust = _check_customer(customer)
-        checked = self._validate_method(method, Operation.VERIFY, money, cust,
-                                        provider if isinstance(provider, str) else None)
-        info = self._choose_provider(provider, Operation.VERIFY, money, checked, cust)
-        self._require(info, "verify", "card verification")
         tx = self._pay(
-            Operation.VERIFY, money, checked, customer=cust, provider=info.name,
-            idempotency_key=key, capture=False, metadata={"paygate_verify": "1"},
+            Operation.VERIFY,
+            Money(1, currency),
+            method,
+            customer=customer,
+            provider=provider,
+            idempotency_key=key,
+            capture=False,
+            metadata={"paygate_verify": "1"},
+            require=("verify", "card verification"),
         )
         if tx.status is S.AUTHORIZED:
             tx = self.void(tx.id, idempotency_key=f"{key[:250]}:void")
@@ -819,16 +837,22 @@ class Payments:
         self._require(info, "store_payment_method", "stored payment methods")
         request = StoreRequest.model_construct(
             operation=Operation.STORE_PAYMENT_METHOD, provider=info.name,
-            transaction_id=self._transaction_id_for(key, _new_id("spm")),
+            transaction_id=self._transaction_id_for(
+                key, _new_id("spm"), idempotency_key is None
+            ),
             idempotency_key=key, provider_reference=None, provider_data={}, metadata={},
             config={}, method=checked, customer=cust,
         )
-        record = self._precheck(request)
+        record = self._precheck(request, idempotency_key is None)
         if record is not None:
             if record.state is OperationState.FAILED:
                 self._raise_failure(record.error or {}, None, record.operation)
+            if record.result.get("stored_method") is None:
+                return self._pending_method(request, ProviderResult.model_validate(record.result))
             return StoredPaymentMethod.model_validate(record.result["stored_method"])
         result, _ = self._execute(request)
+        if result is not None and result.status is S.REQUIRES_ACTION and not result.stored_method:
+            return self._pending_method(request, result)
         if result is None or (result.stored_method is None and result.status is not S.FAILED):
             raise PluginError(
                 f"provider {info.name!r} stored nothing", plugin=info.name
@@ -839,6 +863,67 @@ class Payments:
             raise AssertionError("unreachable")
         return result.stored_method
 
+    @staticmethod
+    def _pending_method(request: StoreRequest, result: ProviderResult) -> StoredPaymentMethod:
+        """A method the provider saves only once the payer approves it."""
+        if not result.provider_reference or result.next_action is None:
+            raise PluginError(
+                f"provider {request.provider!r} asked for payer action without a reference "
+                "and a next action",
+                plugin=request.provider,
+            )
+        return StoredPaymentMethod(
+            provider=request.provider,
+            token=result.provider_reference,
+            customer_reference=request.customer.id if request.customer else None,
+            method_kind="paypal" if request.method.kind == "paypal" else "card",
+            status="requires_action",
+            next_action=result.next_action,
+            setup_id=request.transaction_id,
+            provider_data=dict(result.provider_data),
+        )
+
+    def confirm_payment_method(
+        self,
+        pending: StoredPaymentMethod,
+        *,
+        params: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> StoredPaymentMethod:
+        """Finish saving a method once the payer approved it (PayPal vault).
+
+        :param pending: what :meth:`store_payment_method` returned with
+            ``status="requires_action"``.
+        :returns: the saved, ``active`` method for :meth:`charge_recurring`.
+        """
+        if not isinstance(pending, StoredPaymentMethod):
+            raise InvalidRequest("pending must be a paygate.StoredPaymentMethod", param="method")
+        if pending.status != "requires_action" or not pending.setup_id:
+            raise InvalidState("this payment method is already saved; nothing to confirm")
+        key = _check_key(idempotency_key)
+        extra = _check_metadata(params)
+        info = self.plugin_manager.provider_info(pending.provider)
+        self._require(info, "store_payment_method", "stored payment methods")
+        request = ConfirmRequest.model_construct(
+            operation=Operation.CONFIRM, provider=info.name, transaction_id=pending.setup_id,
+            idempotency_key=key, provider_reference=pending.token,
+            provider_data=dict(pending.provider_data), metadata={}, config={},
+            amount=None, capture=False, params=extra,
+        )
+        record = self._precheck(request, idempotency_key is None)
+        if record is not None:
+            if record.state is OperationState.FAILED:
+                self._raise_failure(record.error or {}, None, "confirm")
+            return StoredPaymentMethod.model_validate(record.result["stored_method"])
+        result, _ = self._execute(request)
+        if result is None or result.status is S.FAILED or result.stored_method is None:
+            error = (result.error if result else None) or ErrorInfo(
+                code="processing_error", message="the provider saved no payment method"
+            )
+            self._raise_failure(error.model_dump(), None, "confirm")
+            raise AssertionError("unreachable")
+        return result.stored_method
+
     # -- webhooks ----------------------------------------------------------------
     def parse_webhook(
         self, provider: str, headers: Mapping[str, str], body: bytes | str
@@ -846,11 +931,15 @@ class Payments:
         """Verify a webhook delivery and return it as a neutral event.
 
         A delivery seen before comes back with ``duplicate=True``: acknowledge
-        it, do not apply it again. An event that would move a transaction
-        backwards (a late ``payment.authorized`` after the capture) does not.
+        it, do not apply it again. A new event is applied to the stored
+        transaction it names only when it moves it forward and needs no money
+        paygate did not move itself (see docs/reliability.md): a late
+        ``payment.authorized`` after the capture changes nothing.
 
         :raises SignatureVerificationError: bad, missing or stale signature.
         """
+        if not isinstance(provider, str):
+            raise InvalidRequest("provider must be a provider name", param="provider")
         info = self.plugin_manager.provider_info(provider)
         self._require(info, "webhooks", "webhooks")
         if not isinstance(headers, Mapping):
@@ -890,6 +979,15 @@ class Payments:
         Operations still ``pending`` after ``pending_older_than`` seconds (their
         process died mid-call) are treated as unknown too.
         """
+        if (
+            isinstance(pending_older_than, bool)
+            or not isinstance(pending_older_than, (int, float))
+            or not 0 <= pending_older_than < 10**9
+        ):
+            raise InvalidRequest(
+                "pending_older_than must be a number of seconds >= 0",
+                param="pending_older_than",
+            )
         report = ReconcileReport()
         cutoff = utcnow() - timedelta(seconds=pending_older_than)
         records = self.ledger.operations(state=OperationState.UNKNOWN) + [
@@ -901,9 +999,19 @@ class Payments:
             report.checked += 1
             try:
                 outcome = self._settle(record)
-            except ProviderUnavailable as exc:
+            except StaleFinish:
+                # A retry with the same key (or another reconcile) got there first.
+                outcome = "settled_elsewhere"
+            except PaygateError as exc:
                 outcome = "unknown"
                 log.warning("reconcile: %s still unknown: %s", record.transaction_id, exc.message)
+            except Exception as exc:  # a provider plugin's bug must not stop the sweep
+                outcome = "unknown"
+                log.warning(
+                    "reconcile: %s still unknown: %s in paygate_fetch_transaction",
+                    record.transaction_id,
+                    type(exc).__name__,
+                )
             report.details.append(
                 {
                     "transaction_id": record.transaction_id,
@@ -914,6 +1022,8 @@ class Payments:
             )
             if outcome == "unknown":
                 report.still_unknown += 1
+            elif outcome == "settled_elsewhere":
+                pass
             else:
                 report.settled += 1
                 if outcome == "succeeded":
@@ -926,45 +1036,67 @@ class Payments:
         op = Operation(record.operation)
         if op in (Operation.FETCH_TRANSACTION, Operation.PARSE_WEBHOOK):
             return "unknown"
+        pm = self.plugin_manager
+        if record.provider not in pm.providers() or not pm.provider_implements(
+            record.provider, "paygate_fetch_transaction"
+        ):
+            return "unknown"
         tx = self.ledger.get_transaction(record.transaction_id)
         request = _rebuild_request(record, tx)
         fetch = FetchRequest.model_construct(
             operation=Operation.FETCH_TRANSACTION, provider=record.provider,
             transaction_id=record.transaction_id, idempotency_key=record.idempotency_key,
-            provider_reference=record.provider_reference or (tx.provider_reference if tx else None),
+            provider_reference=record.provider_reference
+            or (tx.provider_reference if tx else None),
             provider_data=dict(tx.provider_data) if tx else {}, metadata={}, config={},
             of_operation=op, amount=record.amount,
         )
-        pm = self.plugin_manager
-        if not pm.provider_implements(record.provider, "paygate_fetch_transaction"):
-            return "unknown"
         result = pm.routed("paygate_fetch_transaction", record.provider)(request=fetch)
+        if result is not None and not isinstance(result, ProviderResult):
+            raise PluginError(
+                f"provider {record.provider!r} returned {type(result).__name__} from "
+                "paygate_fetch_transaction", plugin=record.provider,
+            )
         now = utcnow()
+        recorded_method = record.request.get("payment_method")
+
+        def settled(cur: Transaction | None, new: Transaction | None) -> Transaction | None:
+            # A payment whose process died before its first write is created
+            # here, from the request summary (the method as displayed, never more).
+            if cur is None and new is not None:
+                new = new.model_copy(update={"payment_method": recorded_method})
+            return clean_transaction(new)
+
         if result is None:
             # The provider has no trace of it: it never happened.
             self.ledger.finish(
                 record.idempotency_key, OperationState.FAILED,
-                apply=lambda cur: apply_outcome(
+                apply=lambda cur: settled(cur, apply_outcome(
                     cur, request, None,
                     PaygateError("the provider never received this operation",
                                  code=ErrorCode.PROCESSING_ERROR),
                     unknown=False, now=now,
-                ),
+                )),
                 transaction_id=record.transaction_id,
                 error={"code": "processing_error", "message": "never reached the provider",
                        "request_sent": False},
                 now=now,
+                expected=(record.state,),
             )
             return "failed"
         state = OperationState.FAILED if result.status is S.FAILED else OperationState.SUCCEEDED
         self.ledger.finish(
             record.idempotency_key, state,
-            apply=lambda cur: apply_outcome(cur, request, result, None, unknown=False, now=now),
+            apply=lambda cur: settled(
+                cur, apply_outcome(cur, request, result, None, unknown=False, now=now)
+            ),
             transaction_id=record.transaction_id,
             provider_reference=result.provider_reference,
             operation_reference=result.operation_reference,
-            error=result.error.model_dump() if result.error else None,
+            error=error_dict(result.error),
+            result=result_record(result),
             now=now,
+            expected=(record.state,),
         )
         return "succeeded" if state is OperationState.SUCCEEDED else "failed"
 
@@ -1003,7 +1135,11 @@ class Payments:
                 code=ErrorCode.INVALID_CURRENCY, param="currency",
             )
         context = PricingContext.model_construct(
-            items=tuple(lines), cycle=cycle, customer=customer, currency=ccy, config={}
+            items=tuple(lines),
+            cycle="annual" if cycle == "annual" else "monthly",
+            customer=customer,
+            currency=ccy,
+            config=self._settings,
         )
         adjustments = [
             adj
@@ -1042,11 +1178,28 @@ class Payments:
         context = FeeContext.model_construct(
             amount=money, provider=name, kind=str(kind), card_country=card_country,
             merchant_country=merchant_country, currency_conversion=bool(currency_conversion),
-            method_kind=method_kind, config={},
+            method_kind=method_kind, config=self._settings,
         )
         caller = self.plugin_manager.routed("paygate_calculate_fees", name)
         lines = [line for found in caller(context=context) if found for line in found]
         return build_fee_breakdown(context, lines, rounding=self.rounding)
+
+
+@dataclass(frozen=True)
+class _RecordedMethod:
+    """Stands for the payment method of a rebuilt request: the ledger keeps
+    only how it was displayed, never the card itself."""
+
+    text: str | None
+    kind: str = "card"
+
+    def display(self) -> str:
+        return self.text or "unknown"
+
+
+@dataclass(frozen=True)
+class _RecordedCustomer:
+    id: str
 
 
 def _rebuild_request(record: OperationRecord, tx: Transaction | None) -> OperationRequest:
@@ -1059,9 +1212,11 @@ def _rebuild_request(record: OperationRecord, tx: Transaction | None) -> Operati
         "provider_reference": record.provider_reference, "provider_data": {},
         "metadata": dict(data.get("metadata") or {}), "config": {},
     }
-    amount = record.amount
+    amount: Any = record.amount
     if amount is None and isinstance(data.get("amount"), dict):
         amount = Money.from_dict(data["amount"])
+    if op in (Operation.CAPTURE, Operation.REFUND) and (amount is None or tx is None):
+        raise InvalidState(f"the ledger lacks what {op.value} {record.idempotency_key} needs")
     if op is Operation.CAPTURE:
         assert amount is not None and tx is not None
         return CaptureRequest.model_construct(
@@ -1080,10 +1235,14 @@ def _rebuild_request(record: OperationRecord, tx: Transaction | None) -> Operati
         return ConfirmRequest.model_construct(
             **common, amount=amount, capture=bool(data.get("capture")), params={}
         )
+    customer_id = data.get("customer_id")
+    # Only what apply_outcome reads of them (display, id) is stood in for.
+    customer: Any = _RecordedCustomer(str(customer_id)) if customer_id else None
+    method: Any = _RecordedMethod(data.get("payment_method"))
     if op is Operation.STORE_PAYMENT_METHOD:
-        return StoreRequest.model_construct(**common, method=None, customer=None)
+        return StoreRequest.model_construct(**common, method=method, customer=customer)
     return PaymentRequest.model_construct(
-        **common, amount=amount, method=None, customer=None,
+        **common, amount=amount, method=method, customer=customer,
         capture=bool(data.get("capture")), off_session=bool(data.get("off_session")),
         description=data.get("description"), return_url=None,
     )

@@ -10,23 +10,29 @@ back, or a plugin author's careless log line, leaks nothing.
 from __future__ import annotations
 
 import logging
+import os
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 REDACTED = "[REDACTED]"
 
-# 13-19 digits, optionally grouped by single spaces or dashes.
-_PAN_CANDIDATE = re.compile(r"(?<![0-9])(?:[0-9][ -]?){12,18}[0-9](?![0-9])")
+# A run of 13 or more digits, possibly grouped by single spaces, dashes or
+# dots ("4242 4242 4242 4242", "4242-4242-4242-4242"): checked by _mask_pan.
+_PAN_CANDIDATE = re.compile(r"(?<![0-9])[0-9](?:[ .-]?[0-9]){12,}(?![0-9])")
 _SECRET_TOKENS = re.compile(
-    r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{6,}"  # Stripe keys
-    r"|\bwhsec_[A-Za-z0-9+/=]{6,}"  # Stripe webhook secrets
-    r"|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}"  # OAuth bearer tokens
-    r"|(?i:basic)\s+[A-Za-z0-9+/=]{8,}"  # HTTP basic credentials
+    r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{6,}"  # Stripe API keys
+    r"|\bwhsec_[A-Za-z0-9+/=_-]{6,}"  # Stripe webhook secrets
+    r"|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}"  # OAuth bearer tokens (PayPal access tokens)
+    r"|(?i:basic)\s+[A-Za-z0-9+/=]{8,}"  # HTTP basic credentials (PayPal client id:secret)
 )
+# user:password@ in URLs (database URLs, proxies).
+_URL_CREDENTIALS = re.compile(r"(?<=://)([^/\s:@]+):([^/\s@]+)@")
 _SECRET_FIELD = re.compile(
-    r"(?i)(\"?(?:cvc|cvv|cvv2|cvc2|csc|security_code|card\[cvc\]|client_secret|api_key|"
-    r"password|secret)\"?\s*[:=]\s*\"?)([^\"&,\s}]+)"
+    r"(?i)((?:card(?:\[|%5B))?[\"']?(?:cvc|cvv|cvv2|cvc2|csc|security_code|client_secret|"
+    r"api_key|apikey|password|passwd|secret|access_token|refresh_token|authorization|"
+    r"webhook_secret)[\"']?(?:\]|%5D)?(?:\s*[:=]\s*|\s+(?=[0-9]))[\"']?)(?!\[REDACTED\])([^\"'&,\s})\]]+)"
 )
 
 #: Keys whose values are secrets wherever they appear in a mapping.
@@ -53,6 +59,12 @@ SECRET_KEYS = frozenset(
 )
 
 
+#: Keys whose values are card secrets even in a host's own data (metadata).
+CARD_SECRET_KEYS = frozenset(
+    {"cvc", "cvv", "cvv2", "cvc2", "csc", "security_code", "card_number", "pan"}
+)
+
+
 def luhn_valid(digits: str) -> bool:
     """The Luhn checksum (ISO/IEC 7812-1) over a string of digits."""
     total = 0
@@ -66,24 +78,64 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _contains_pan(digits: str) -> bool:
+    """Does some 13-19 digit stretch of ``digits`` pass the Luhn check?
+
+    Used for runs longer than 19 digits, where a card number may be glued to
+    other digits (``"0004242424242424242"`` + order number).
+    """
+    n = len(digits)
+    for length in range(13, 20):
+        for start in range(n - length + 1):
+            if digits[start] in "23456" and luhn_valid(digits[start : start + length]):
+                return True
+    return False
+
+
 def _mask_pan(match: re.Match[str]) -> str:
     text = match.group(0)
     digits = "".join(ch for ch in text if ch.isdigit())
-    if 13 <= len(digits) <= 19 and luhn_valid(digits):
-        return f"{REDACTED}{digits[-4:]}"
-    return text
+    if 13 <= len(digits) <= 19:
+        if luhn_valid(digits):
+            return f"{REDACTED}{digits[-4:]}"
+        return text
+    # A longer run: cheaper to hide it whole than to guess where a PAN sits.
+    if len(digits) <= 64 and not _contains_pan(digits):
+        return text
+    return REDACTED
 
 
 def scrub_text(text: str) -> str:
-    """Replace every Luhn-valid 13-19 digit run, API key, bearer token and
-    ``cvc=...``-like field value in ``text`` with ``[REDACTED]``."""
+    """Replace secrets in ``text`` with ``[REDACTED]``.
+
+    Secrets are: every Luhn-valid run of 13-19 digits (also grouped by
+    spaces, dashes or dots; the last 4 digits stay), longer digit runs that
+    contain one, Stripe API keys (``sk_``/``rk_``/``pk_``, live or test) and
+    webhook secrets (``whsec_``), bearer and basic credentials (PayPal's
+    client id and secret), passwords in URLs, and the value of any
+    ``cvc=``/``"cvc":``-like field (also ``card[cvc]``, ``client_secret``,
+    ``api_key``, ``password``, ``access_token``).
+    """
     if not text:
         return text
     out = _SECRET_TOKENS.sub(REDACTED, text)
+    out = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}:{REDACTED}@", out)
     out = _SECRET_FIELD.sub(lambda m: m.group(1) + REDACTED, out)
-    if any(ch.isdigit() for ch in out):
+    if sum(ch.isdigit() for ch in out) >= 13:
         out = _PAN_CANDIDATE.sub(_mask_pan, out)
     return out
+
+
+def scrub_strings(value: Any) -> Any:
+    """Like :func:`scrub_data`, but only text is scrubbed, never a value for
+    its key's name (for data a provider needs back, such as ``provider_data``)."""
+    if isinstance(value, Mapping):
+        return {str(k): scrub_strings(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub_strings(v) for v in value]
+    if isinstance(value, str):
+        return scrub_text(value)
+    return value
 
 
 def scrub_data(value: Any) -> Any:
@@ -111,26 +163,100 @@ def scrub_data(value: Any) -> Any:
     return value
 
 
-class RedactingFilter(logging.Filter):
-    """A logging filter that scrubs the formatted message and arguments.
+def scrub_record(record: logging.LogRecord) -> logging.LogRecord:
+    """Scrub a log record in place: message, arguments, traceback, stack."""
+    if getattr(record, "paygate_scrubbed", False):
+        return record
+    try:
+        message = record.getMessage()
+    except Exception:  # a broken %-format must not hide the record
+        message = str(record.msg)
+    record.msg = scrub_text(message)
+    record.args = None
+    if record.exc_info and not record.exc_text:
+        # Format the traceback now, scrubbed: the handler's formatter reuses
+        # exc_text instead of formatting the exception (and its message) again.
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    if record.exc_text:
+        record.exc_text = scrub_text(record.exc_text)
+    if record.stack_info:
+        record.stack_info = scrub_text(record.stack_info)
+    record.paygate_scrubbed = True
+    return record
 
-    Installed on the ``paygate`` logger by :func:`install_log_redaction`;
-    hosts can add it to their own handlers too.
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that scrubs the formatted message, its arguments and
+    any traceback.
+
+    Every ``paygate`` logger carries it (see :func:`get_logger`). A logger
+    filter does not see records of other libraries (a provider SDK logging
+    request bodies), so :func:`install_log_redaction` puts it on handlers.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken %-format must not hide the record
-            message = str(record.msg)
-        record.msg = scrub_text(message)
-        record.args = None
-        if record.exc_text:
-            record.exc_text = scrub_text(record.exc_text)
+        scrub_record(record)
         return True
 
 
 _FILTER = RedactingFilter()
+_install_lock = threading.Lock()
+_factory_installed = False
+
+
+def install_log_redaction(handlers: Iterable[logging.Handler] | None = None) -> None:
+    """Put the redacting filter on ``handlers`` (default: every handler of the
+    root logger), so records from any library are scrubbed before output."""
+    targets = list(logging.getLogger().handlers) if handlers is None else list(handlers)
+    for handler in targets:
+        if _FILTER not in handler.filters:
+            handler.addFilter(_FILTER)
+
+
+def install_record_factory() -> None:
+    """Scrub every log record of the process when it is created.
+
+    Enabled by ``PAYGATE_DEBUG=1`` (when SDKs log request bodies too), or by
+    hosts who want it always: it covers handlers added later and loggers of
+    any library. Idempotent; chains the previous record factory.
+    """
+    global _factory_installed
+    with _install_lock:
+        if _factory_installed:
+            return
+        previous: Callable[..., logging.LogRecord] = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            return scrub_record(previous(*args, **kwargs))
+
+        logging.setLogRecordFactory(factory)
+        _factory_installed = True
+
+
+#: Loggers of provider SDKs and HTTP clients known to log request bodies or
+#: headers at DEBUG (Stripe logs ``card[number]=...`` as "Post details").
+SDK_LOGGERS = (
+    "stripe",
+    "paypalserversdk",
+    "apimatic_core",
+    "apimatic_requests_client_adapter",
+    "urllib3",
+    "requests",
+    "httpx",
+    "httpcore",
+)
+
+
+def protect_sdk_loggers(names: Iterable[str] = SDK_LOGGERS) -> None:
+    """Put the redacting filter on these loggers (idempotent). Records they
+    create are scrubbed before any handler sees them; a plugin using another
+    SDK protects it the same way with :func:`get_logger`."""
+    for name in names:
+        get_logger(name)
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("PAYGATE_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def get_logger(name: str) -> logging.Logger:
@@ -146,11 +272,19 @@ def get_logger(name: str) -> logging.Logger:
 
 
 __all__ = [
+    "CARD_SECRET_KEYS",
     "REDACTED",
+    "SDK_LOGGERS",
     "SECRET_KEYS",
     "RedactingFilter",
+    "debug_enabled",
     "get_logger",
+    "install_log_redaction",
+    "install_record_factory",
     "luhn_valid",
+    "protect_sdk_loggers",
     "scrub_data",
+    "scrub_record",
+    "scrub_strings",
     "scrub_text",
 ]

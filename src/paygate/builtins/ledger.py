@@ -4,20 +4,30 @@ Before the provider is called the operation is written ``pending`` (with its
 idempotency key, provider and request digest, and any money it reserves);
 after, it is completed ``succeeded``, ``failed`` or ``unknown`` together with
 its effect on the transaction, in one database transaction.
+
+Everything it stores is scrubbed first (:mod:`paygate.redaction`): the
+payment method is never part of a stored request, provider transcripts and
+error messages go through :func:`~paygate.redaction.scrub_data`, and the
+transaction's free text (description, metadata, provider data) through
+:func:`~paygate.redaction.scrub_strings`. The CVC is never stored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from paygate._markers import hookimpl
 from paygate.config import Config
 from paygate.errors import PaygateError, PluginError, ProviderUnavailable
 from paygate.ledger import LedgerStore, OperationRecord, OperationState, Reservation, open_ledger
+from paygate.ledger.base import StaleFinish
 from paygate.ledger.fingerprint import fingerprint
-from paygate.models import Transaction, TransactionStatus, WebhookEvent, utcnow
+from paygate.ledger.records import OperationRecord as _Record
+from paygate.ledger.webhooks import apply_event
+from paygate.models import ErrorInfo, Transaction, TransactionStatus, WebhookEvent, utcnow
 from paygate.operations import (
     CaptureRequest,
     OperationRequest,
@@ -25,7 +35,17 @@ from paygate.operations import (
     RefundRequest,
     WebhookRequest,
 )
-from paygate.redaction import get_logger, scrub_data
+from paygate.redaction import (
+    CARD_SECRET_KEYS,
+    REDACTED,
+    debug_enabled,
+    get_logger,
+    install_record_factory,
+    protect_sdk_loggers,
+    scrub_data,
+    scrub_strings,
+    scrub_text,
+)
 from paygate.transitions import apply_outcome
 
 log = get_logger("paygate.ledger")
@@ -39,16 +59,73 @@ def error_record(exc: BaseException) -> dict[str, Any]:
             data["status_code"] = exc.status_code
         if isinstance(exc, PluginError):
             data["plugin"] = exc.plugin
-        return data
+        return dict(scrub_data(data))
     return {"type": type(exc).__name__, "code": "plugin_error", "message": "unexpected error"}
 
 
+def method_display(method: Any) -> str | None:
+    """How a payment method is shown (``Visa •••• 4242``): never more."""
+    if method is None:
+        return None
+    if method.kind == "card":
+        return str(method.display())
+    if method.kind == "stored":
+        brand = (method.brand or method.method_kind).title()
+        return f"{brand} •••• {method.last4}" if method.last4 else f"{brand} (stored)"
+    return "PayPal"
+
+
 def request_summary(request: OperationRequest) -> dict[str, Any]:
-    """What reconcile needs to rebuild the request; never the payment method."""
+    """What reconcile needs to rebuild the request: never the payment method
+    itself (so never a PAN or CVC), only how it is displayed."""
     data: dict[str, Any] = request.model_dump(
         mode="json", exclude={"method", "customer", "config", "provider_data"}
     )
+    method = getattr(request, "method", None)
+    if method is not None:
+        data["payment_method"] = method_display(method)
+    customer = getattr(request, "customer", None)
+    if customer is not None:
+        data["customer_id"] = customer.id
     return dict(scrub_data(data))
+
+
+def clean_transaction(tx: Transaction | None) -> Transaction | None:
+    """The transaction with secrets scrubbed from its free text.
+
+    A careless host may put a card number in a description, a provider may
+    echo one in an error message: neither reaches the ledger.
+    """
+    if tx is None:
+        return None
+    updates: dict[str, Any] = {}
+    if tx.description:
+        clean = scrub_text(tx.description)
+        if clean != tx.description:
+            updates["description"] = clean
+    for name in ("metadata", "provider_data"):
+        value = getattr(tx, name)
+        clean_map = {
+            k: REDACTED if k.lower() in CARD_SECRET_KEYS else scrub_strings(v)
+            for k, v in value.items()
+        }
+        if clean_map != value:
+            updates[name] = clean_map
+    if tx.error is not None and tx.error.message:
+        clean = scrub_text(tx.error.message)
+        if clean != tx.error.message:
+            updates["error"] = tx.error.model_copy(update={"message": clean})
+    return tx.model_copy(update=updates) if updates else tx
+
+
+def cleaned(
+    apply: Callable[[Transaction | None], Transaction | None],
+) -> Callable[[Transaction | None], Transaction | None]:
+    return lambda cur: clean_transaction(apply(cur))
+
+
+def error_dict(error: ErrorInfo | None) -> dict[str, Any] | None:
+    return dict(scrub_data(error.model_dump())) if error is not None else None
 
 
 def result_record(result: ProviderResult) -> dict[str, Any]:
@@ -68,6 +145,10 @@ class LedgerPlugin:
 
     @hookimpl
     def paygate_configure(self, config: Config) -> None:
+        protect_sdk_loggers()
+        if debug_enabled():
+            # The trace and SDKs log at DEBUG: scrub every record of the process.
+            install_record_factory()
         if self.store is None:
             url = config.database_url
             self.store = open_ledger(url)
@@ -95,7 +176,7 @@ class LedgerPlugin:
         elif isinstance(request, RefundRequest):
             reservation = Reservation(request.transaction_id, "refund", request.amount)
         now = utcnow()
-        store.begin(
+        was_unknown = store.begin(
             OperationRecord(
                 idempotency_key=request.idempotency_key,
                 operation=request.operation.value,
@@ -114,18 +195,32 @@ class LedgerPlugin:
             sent = not isinstance(exc, PaygateError) or isinstance(exc, PluginError)
             if isinstance(exc, ProviderUnavailable):
                 sent = exc.request_sent
-            state = OperationState.UNKNOWN if sent else OperationState.FAILED
+            # An earlier attempt with this key may have reached the provider:
+            # this one failing before it was sent proves nothing.
+            state = OperationState.UNKNOWN if sent or was_unknown else OperationState.FAILED
             err = exc if isinstance(exc, PaygateError) else None
-            tx = store.finish(
-                request.idempotency_key,
-                state,
-                apply=lambda cur: apply_outcome(
-                    cur, request, None, err, unknown=state is OperationState.UNKNOWN, now=utcnow()
-                ),
-                transaction_id=request.transaction_id,
-                error=error_record(exc),
-                now=utcnow(),
-            )
+            try:
+                tx = store.finish(
+                    request.idempotency_key,
+                    state,
+                    apply=cleaned(
+                        lambda cur: apply_outcome(
+                            cur,
+                            request,
+                            None,
+                            err,
+                            unknown=state is OperationState.UNKNOWN,
+                            now=utcnow(),
+                        )
+                    ),
+                    transaction_id=request.transaction_id,
+                    error=error_record(exc),
+                    now=utcnow(),
+                    expected=(OperationState.PENDING,),
+                )
+            except StaleFinish:
+                self._settled_elsewhere(request)
+                tx = store.get_transaction(request.transaction_id)
             if state is OperationState.UNKNOWN:
                 log.warning(
                     "operation %s of %s has an unknown outcome (%s); run reconcile",
@@ -137,33 +232,55 @@ class LedgerPlugin:
             raise
         if result is None:
             # The provider does not implement this hook: nothing was sent.
-            store.finish(
-                request.idempotency_key,
-                OperationState.FAILED,
-                apply=lambda cur: cur,
-                transaction_id=request.transaction_id,
-                error={"code": "unsupported_feature", "request_sent": False},
-                now=utcnow(),
-            )
+            with contextlib.suppress(StaleFinish):
+                store.finish(
+                    request.idempotency_key,
+                    OperationState.FAILED,
+                    apply=lambda cur: cur,
+                    transaction_id=request.transaction_id,
+                    error={"code": "unsupported_feature", "request_sent": False},
+                    now=utcnow(),
+                    expected=(OperationState.PENDING,),
+                )
             return None
         state = (
             OperationState.FAILED
             if result.status is TransactionStatus.FAILED
             else OperationState.SUCCEEDED
         )
-        tx = store.finish(
-            request.idempotency_key,
-            state,
-            apply=lambda cur: apply_outcome(cur, request, result, None, unknown=False, now=utcnow()),
-            transaction_id=request.transaction_id,
-            provider_reference=result.provider_reference,
-            operation_reference=result.operation_reference,
-            error=result.error.model_dump() if result.error else None,
-            result=result_record(result),
-            now=utcnow(),
-        )
+        try:
+            tx = store.finish(
+                request.idempotency_key,
+                state,
+                apply=cleaned(
+                    lambda cur: apply_outcome(
+                        cur, request, result, None, unknown=False, now=utcnow()
+                    )
+                ),
+                transaction_id=request.transaction_id,
+                provider_reference=result.provider_reference,
+                operation_reference=result.operation_reference,
+                error=error_dict(result.error),
+                result=result_record(result),
+                now=utcnow(),
+                expected=(OperationState.PENDING,),
+            )
+        except StaleFinish:
+            self._settled_elsewhere(request)
+            tx = store.get_transaction(request.transaction_id)
         self._keep(request.transaction_id, tx)
         return result
+
+    @staticmethod
+    def _settled_elsewhere(request: OperationRequest) -> None:
+        # reconcile took this operation for dead (pending_older_than too small)
+        # and settled it from the provider's answer; that record stands.
+        log.warning(
+            "operation %s of %s was settled by reconcile while still running; "
+            "raise pending_older_than above your longest provider call",
+            request.operation.value,
+            request.transaction_id,
+        )
 
     def _keep(self, transaction_id: str, tx: Transaction | None) -> None:
         if tx is not None:
@@ -200,10 +317,33 @@ class LedgerPlugin:
 
     @hookimpl(wrapper=True, tryfirst=True)
     def paygate_parse_webhook(self, request: WebhookRequest) -> Generator[None, Any, Any]:
-        # A replayed or duplicated delivery is acknowledged, flagged, applied once.
+        # A replayed or duplicated delivery is acknowledged, flagged, applied once;
+        # recording and applying happen in one database transaction.
         event: WebhookEvent | None = yield
-        if event is None or self.store is None:
+        if not isinstance(event, WebhookEvent) or self.store is None:
             return event
-        if not self.store.record_event(event.provider, event.id, event.type):
+        outcome: list[str] = []
+
+        def apply(tx: Transaction, holding: list[_Record]) -> tuple[Transaction | None, str]:
+            new, what = apply_event(event, tx, holding, utcnow())
+            outcome.append(what)
+            return clean_transaction(new), what
+
+        fresh = self.store.record_event(
+            event.provider,
+            event.id,
+            event.type,
+            transaction_id=event.transaction_id,
+            provider_reference=event.provider_reference,
+            apply=apply,
+        )
+        if not fresh:
             return event.model_copy(update={"duplicate": True})
+        log.debug(
+            "webhook %s %s on %s: %s",
+            event.type,
+            event.id,
+            event.transaction_id or event.provider_reference,
+            outcome[0] if outcome else "unknown_transaction",
+        )
         return event

@@ -11,6 +11,9 @@ to add latency and inject faults for reliability tests and benchmarks.
 Configuration (``[sandbox]`` table)::
 
     latency_ms = 0            # added to every call
+    max_kept = 10000          # payments and idempotency answers remembered; the
+                              # oldest are forgotten beyond it (0: keep all), so a
+                              # long-running process stays flat in memory
     webhook_secret = "whsec_sandbox"
     seed = 0                  # for random faults
     [sandbox.faults]          # probabilities per call, 0..1
@@ -18,19 +21,29 @@ Configuration (``[sandbox]`` table)::
     server_error = 0.0        # 5xx before anything happened
     rate_limit = 0.0          # 429 before anything happened
     reset_after_charge = 0.0  # the charge is made, then the connection drops
+
+For crash and multi-process tests the gateway's memory can live in a file::
+
+    state_file = "/tmp/sandbox-state.json"  # shared by every process using it,
+                                            # written before each answer
+    answer_latency_ms = 0                   # delay between doing the work and
+                                            # answering (widens a crash window)
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
+import os
 import random
 import secrets
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -73,6 +86,14 @@ NAME = "sandbox"
 SIGNATURE_HEADER = "Paygate-Signature"
 WEBHOOK_TOLERANCE = 300
 
+
+def _flock(handle: Any, *, exclusive: bool) -> None:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: one process per state file
+        return
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_UN)
+
 #: Test card -> (outcome, decline_code). Outcomes: ok, decline, 3ds, 3ds_always,
 #: decline_on_charge.
 TEST_CARDS: dict[str, tuple[str, ErrorCode | None, str | None]] = {
@@ -86,6 +107,7 @@ TEST_CARDS: dict[str, tuple[str, ErrorCode | None, str | None]] = {
     "4000002760003184": ("3ds_always", None, None),
 }
 
+DEFAULT_MAX_KEPT = 10_000
 FAULTS = ("timeout", "server_error", "rate_limit", "reset_after_charge")
 APPROVE_BASE = "https://sandbox.paygate.invalid"
 
@@ -145,12 +167,21 @@ class SandboxProvider:
         self.call_count = 0
         #: Operations actually carried out (charges made), for fault tests.
         self.effects: dict[str, int] = {}
+        self.answer_latency = 0.0
+        self._state_path: Path | None = None
+        #: Bound on what the gateway remembers (``max_kept``); oldest first out.
+        self.max_kept = DEFAULT_MAX_KEPT
+        self._kept: deque[tuple[str, str]] = deque()
 
     # -- set-up ------------------------------------------------------------------
     @hookimpl
     def paygate_configure(self, config: Config) -> None:
         section = config.section(NAME)
         self.latency = float(section.get("latency_ms", 0)) / 1000.0
+        self.answer_latency = float(section.get("answer_latency_ms", 0)) / 1000.0
+        state_file = section.get("state_file")
+        self._state_path = Path(state_file) if state_file else None
+        self.max_kept = int(section.get("max_kept", DEFAULT_MAX_KEPT))
         secret = section.get("webhook_secret", "whsec_sandbox")
         self.webhook_secrets = list(secret) if isinstance(secret, list) else [str(secret)]
         faults = section.get("faults", {})
@@ -208,7 +239,79 @@ class SandboxProvider:
             "currency": p.currency,
         }
 
+    def state(self) -> dict[str, Any]:
+        """What the gateway remembers, for tests: payments by reference, the
+        status of the answer kept for each idempotency key, and ``effects``."""
+        with self._state():
+            return {
+                "payments": {ref: self.payment(ref) for ref in self._payments},
+                "by_transaction": dict(self._by_tx),
+                "idempotency": {k: r.status.value for k, r in self._idem.items()},
+                "effects": dict(self.effects),
+            }
+
+    # -- persistence (``state_file``) ----------------------------------------------
+    @contextlib.contextmanager
+    def _state(self) -> Iterator[None]:
+        """The gateway's lock; with ``state_file``, also the file's lock, the
+        state read before and written (atomically) after, so several processes
+        share one gateway and a killed process loses nothing it answered."""
+        with self._lock:
+            path = self._state_path
+            if path is None:
+                yield
+                return
+            with open(f"{path}.lock", "a+b") as lock:
+                _flock(lock, exclusive=True)
+                try:
+                    self._load_state(path)
+                    yield
+                    self._save_state(path)
+                finally:
+                    _flock(lock, exclusive=False)
+
+    def _load_state(self, path: Path) -> None:
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            return
+        self._payments = {
+            ref: _Payment(**{**p, "status": S(p["status"])}) for ref, p in data["payments"].items()
+        }
+        self._by_tx = dict(data["by_tx"])
+        self._stored = {token: _Stored(**v) for token, v in data["stored"].items()}
+        self._idem = {k: ProviderResult.model_validate(v) for k, v in data["idem"].items()}
+        self.effects = dict(data["effects"])
+
+    def _save_state(self, path: Path) -> None:
+        data = {
+            "payments": {
+                ref: {**asdict(p), "status": p.status.value} for ref, p in self._payments.items()
+            },
+            "by_tx": self._by_tx,
+            "stored": {token: asdict(v) for token, v in self._stored.items()},
+            "idem": {k: r.model_dump(mode="json") for k, r in self._idem.items()},
+            "effects": self.effects,
+        }
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, path)
+
     # -- plumbing ----------------------------------------------------------------
+    def _forget_oldest(self, key: str, transaction_id: str) -> None:
+        """Remember this answer; beyond ``max_kept``, forget the oldest one and
+        its payment (called under the lock). A deque keeps this O(1): popping
+        the front of a dict would rescan its deleted slots."""
+        if not self.max_kept:
+            return
+        self._kept.append((key, transaction_id))
+        while len(self._kept) > self.max_kept:
+            old_key, old_tx = self._kept.popleft()
+            self._idem.pop(old_key, None)
+            ref = self._by_tx.pop(old_tx, None)
+            if ref is not None:
+                self._payments.pop(ref, None)
+
     def _draw_fault(self) -> str | None:
         with self._lock:
             if self._faults.queued:
@@ -237,13 +340,16 @@ class SandboxProvider:
                 status_code=429,
                 retry_safe=True,
             )
-        with self._lock:
+        with self._state():
             cached = self._idem.get(request.idempotency_key)
             if cached is None:
                 cached = action()
                 self._idem[request.idempotency_key] = cached
+                self._forget_oldest(request.idempotency_key, request.transaction_id)
                 if cached.status is not S.FAILED:
                     self.effects[hook] = self.effects.get(hook, 0) + 1
+        if self.answer_latency:
+            time.sleep(self.answer_latency)
         if fault in ("timeout", "reset_after_charge"):
             # The gateway did the work; the answer is lost on the way back.
             raise ProviderUnavailable(
@@ -490,7 +596,7 @@ class SandboxProvider:
         self.calls.append(("fetch_transaction", request.idempotency_key, request.transaction_id))
         if self.latency:
             time.sleep(self.latency)
-        with self._lock:
+        with self._state():
             # The gateway remembers each request by idempotency key, like Stripe.
             known = self._idem.get(request.idempotency_key)
             if known is not None:
@@ -514,8 +620,9 @@ class SandboxProvider:
         self, event_type: str, transaction_id: str, *, event_id: str | None = None
     ) -> tuple[dict[str, str], bytes]:
         """A signed delivery for tests and demos: ``(headers, body)``."""
-        ref = self._by_tx.get(transaction_id)
-        payment = self._payments.get(ref or "")
+        with self._state():
+            ref = self._by_tx.get(transaction_id)
+            payment = self._payments.get(ref or "")
         body = json.dumps(
             {
                 "id": event_id or "evt_" + secrets.token_hex(8),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 from paygate.errors import ErrorCode, IdempotencyConflict, InvalidRequest, OperationInProgress
 from paygate.ledger.records import OperationRecord, OperationState, Reservation
@@ -18,6 +19,15 @@ from paygate.models import Transaction, TransactionStatus
 from paygate.money import Money
 
 ApplyFn = Callable[[Transaction | None], Transaction | None]
+#: Applies a webhook event to the stored transaction, given the operations
+#: still holding money on it: ``(new transaction or None, outcome)``.
+EventFn = Callable[[Transaction, list[OperationRecord]], tuple[Transaction | None, str]]
+
+
+class StaleFinish(Exception):
+    """:meth:`LedgerStore.finish` found the operation no longer in an expected
+    state (another worker or ``reconcile`` settled it first): nothing applied."""
+
 
 #: States whose reservation still counts against the transaction's limits.
 HOLDING_STATES = (OperationState.PENDING, OperationState.UNKNOWN)
@@ -31,8 +41,12 @@ class LedgerStore(ABC):
         """The operation recorded under this key, if any."""
 
     @abstractmethod
-    def begin(self, record: OperationRecord, reservation: Reservation | None = None) -> None:
+    def begin(self, record: OperationRecord, reservation: Reservation | None = None) -> bool:
         """Record ``record`` as pending, atomically.
+
+        Returns ``True`` when the call takes over an operation whose outcome
+        was ``unknown``: an earlier attempt may have reached the provider, so
+        this attempt failing before it is sent does not make it ``failed``.
 
         :raises OperationInProgress: the key is already recorded (a concurrent
             or earlier call); retrying with the same key returns its result.
@@ -54,8 +68,14 @@ class LedgerStore(ABC):
         error: dict[str, object] | None = None,
         result: dict[str, object] | None = None,
         now: datetime,
+        expected: tuple[OperationState, ...] | None = None,
     ) -> Transaction | None:
-        """Complete an operation and apply its effect to its transaction."""
+        """Complete an operation and apply its effect to its transaction.
+
+        With ``expected``, the operation must still be in one of those states
+        (compare-and-set), else :class:`StaleFinish` is raised and nothing
+        changes: a settled outcome is never applied twice.
+        """
 
     @abstractmethod
     def get_transaction(self, transaction_id: str) -> Transaction | None:
@@ -68,8 +88,30 @@ class LedgerStore(ABC):
         """Operations, oldest first, filtered by state and/or transaction."""
 
     @abstractmethod
-    def record_event(self, provider: str, event_id: str, event_type: str) -> bool:
-        """Remember a webhook event; ``False`` if it was already recorded."""
+    def record_event(
+        self,
+        provider: str,
+        event_id: str,
+        event_type: str,
+        *,
+        transaction_id: str | None = None,
+        provider_reference: str | None = None,
+        apply: EventFn | None = None,
+    ) -> bool:
+        """Remember a webhook event and apply it, atomically.
+
+        The transaction is found by ``transaction_id`` or else by
+        ``(provider, provider_reference)``; ``apply`` runs on it as stored,
+        under its lock, in the same database transaction as the event's
+        insertion. Returns ``False`` (and applies nothing) when the event was
+        already recorded.
+        """
+
+    def webhook_events(self) -> list[dict[str, Any]]:
+        """Recorded webhook events with the transaction each named and its
+        outcome (``applied``, ``stale``, ``deferred``, ``reported``,
+        ``unknown_transaction``). Optional: for audits and tests."""
+        raise NotImplementedError
 
     def close(self) -> None:  # noqa: B027 - optional hook for stores holding connections
         """Release connections."""
@@ -127,14 +169,24 @@ def check_reservation(
             f"no transaction {reservation.transaction_id!r}", code=ErrorCode.NOT_FOUND
         )
     in_flight = Money.zero(tx.currency)
+    other_kinds = set()
     for op in holding:
         if op.reservation_kind == reservation.kind and op.amount is not None:
             in_flight = in_flight + op.amount
+        elif op.reservation_kind is not None:
+            other_kinds.add(op.reservation_kind)
     amount = reservation.amount
+    if other_kinds:
+        # No capture follows a refund (the transaction is refunded from then
+        # on), so a capture and a refund of one transaction never run at
+        # once: whichever lands second would be declined by the provider.
+        raise InvalidRequest(
+            f"transaction {tx.id} has a {other_kinds.pop()} in flight: retry once it is settled",
+            code=ErrorCode.INVALID_STATE,
+        )
     if reservation.kind == "capture":
-        if tx.status not in (TransactionStatus.AUTHORIZED, TransactionStatus.PARTIALLY_CAPTURED) or (
-            tx.provider_data.get("capture_closed") == "1"
-        ):
+        open_states = (TransactionStatus.AUTHORIZED, TransactionStatus.PARTIALLY_CAPTURED)
+        if tx.status not in open_states or tx.provider_data.get("capture_closed") == "1":
             raise InvalidRequest(
                 f"transaction {tx.id} is {tx.status.value}: nothing left to capture",
                 code=ErrorCode.INVALID_STATE,

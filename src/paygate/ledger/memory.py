@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from paygate.ledger.base import (
     HOLDING_STATES,
     ApplyFn,
+    EventFn,
     LedgerStore,
+    StaleFinish,
     check_reservation,
     takeover,
 )
@@ -25,13 +28,13 @@ class MemoryLedger(LedgerStore):
         self._ops: dict[str, OperationRecord] = {}
         self._ops_by_tx: dict[str, list[str]] = {}
         self._txs: dict[str, Transaction] = {}
-        self._events: set[tuple[str, str]] = set()
+        self._events: dict[tuple[str, str], dict[str, Any]] = {}
 
     def find_operation(self, idempotency_key: str) -> OperationRecord | None:
         op = self._ops.get(idempotency_key)
         return replace(op) if op is not None else None
 
-    def begin(self, record: OperationRecord, reservation: Reservation | None = None) -> None:
+    def begin(self, record: OperationRecord, reservation: Reservation | None = None) -> bool:
         with self._lock:
             existing = self._ops.get(record.idempotency_key)
             held = False
@@ -52,10 +55,9 @@ class MemoryLedger(LedgerStore):
             if existing is not None:
                 record.created_at = existing.created_at
             else:
-                self._ops_by_tx.setdefault(record.transaction_id, []).append(
-                    record.idempotency_key
-                )
+                self._ops_by_tx.setdefault(record.transaction_id, []).append(record.idempotency_key)
             self._ops[record.idempotency_key] = replace(record)
+            return held
 
     def finish(
         self,
@@ -69,9 +71,12 @@ class MemoryLedger(LedgerStore):
         error: dict[str, object] | None = None,
         result: dict[str, object] | None = None,
         now: datetime,
+        expected: tuple[OperationState, ...] | None = None,
     ) -> Transaction | None:
         with self._lock:
             op = self._ops[idempotency_key]
+            if expected is not None and op.state not in expected:
+                raise StaleFinish(idempotency_key)
             op.state = state
             op.provider_reference = provider_reference or op.provider_reference
             op.operation_reference = operation_reference
@@ -96,14 +101,57 @@ class MemoryLedger(LedgerStore):
                 else list(self._ops)
             )
             return [
-                replace(self._ops[k])
-                for k in keys
-                if state is None or self._ops[k].state is state
+                replace(self._ops[k]) for k in keys if state is None or self._ops[k].state is state
             ]
 
-    def record_event(self, provider: str, event_id: str, event_type: str) -> bool:
+    def record_event(
+        self,
+        provider: str,
+        event_id: str,
+        event_type: str,
+        *,
+        transaction_id: str | None = None,
+        provider_reference: str | None = None,
+        apply: EventFn | None = None,
+    ) -> bool:
         with self._lock:
             if (provider, event_id) in self._events:
                 return False
-            self._events.add((provider, event_id))
+            row: dict[str, Any] = {
+                "provider": provider,
+                "event_id": event_id,
+                "event_type": event_type,
+                "received_at": datetime.now(UTC),
+                "transaction_id": None,
+                "outcome": None,
+            }
+            self._events[(provider, event_id)] = row
+            if apply is None:
+                return True
+            tx = self._txs.get(transaction_id) if transaction_id else None
+            if tx is None and provider_reference:
+                tx = next(
+                    (
+                        t
+                        for t in self._txs.values()
+                        if t.provider == provider and t.provider_reference == provider_reference
+                    ),
+                    None,
+                )
+            row["outcome"] = "unknown_transaction"
+            if tx is None:
+                return True
+            row["transaction_id"] = tx.id
+            holding = [
+                replace(self._ops[k])
+                for k in self._ops_by_tx.get(tx.id, ())
+                if self._ops[k].state in HOLDING_STATES
+            ]
+            new, row["outcome"] = apply(tx, holding)
+            if new is not None:
+                self._txs[tx.id] = new
             return True
+
+    def webhook_events(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(row) for row in self._events.values()]

@@ -1,4 +1,7 @@
-"""The ledger's tables (SQLAlchemy Core). Changes go through a migration."""
+"""The ledger's tables (SQLAlchemy Core).
+
+Every change here needs a new revision in ``paygate/ledger/alembic/versions``
+(tests compare the migrated schema with these tables)."""
 
 from __future__ import annotations
 
@@ -63,4 +66,9 @@ webhook_events = Table(
     Column("event_id", String(255), primary_key=True),
     Column("event_type", String(128), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    # The transaction the event named and what it did to it (``applied``,
+    # ``stale``, ``reported``, ``unknown_transaction``): the audit trail of
+    # webhook ordering.
+    Column("transaction_id", String(64)),
+    Column("outcome", String(32)),
 )

@@ -34,7 +34,9 @@ from paygate.errors import ConfigurationError
 from paygate.ledger.base import (
     HOLDING_STATES,
     ApplyFn,
+    EventFn,
     LedgerStore,
+    StaleFinish,
     check_reservation,
     conflict_for,
     takeover,
@@ -149,7 +151,7 @@ class SQLLedger(LedgerStore):
                 conn.rollback()
         return self._record(row) if row else None
 
-    def begin(self, record: OperationRecord, reservation: Reservation | None = None) -> None:
+    def begin(self, record: OperationRecord, reservation: Reservation | None = None) -> bool:
         rec = replace(record)
         now = rec.created_at or datetime.now(UTC)
         try:
@@ -171,15 +173,7 @@ class SQLLedger(LedgerStore):
                     rec.amount = reservation.amount
                 elif reservation is not None:
                     tx = self._lock_tx(conn, reservation.transaction_id)
-                    holding = [
-                        self._record(r)
-                        for r in conn.execute(
-                            select(operations).where(
-                                operations.c.transaction_id == reservation.transaction_id,
-                                operations.c.state.in_([s.value for s in HOLDING_STATES]),
-                            )
-                        )
-                    ]
+                    holding = self._holding(conn, reservation.transaction_id)
                     check_reservation(tx, reservation, holding)
                     rec.reservation_kind = reservation.kind
                     rec.amount = reservation.amount
@@ -200,6 +194,7 @@ class SQLLedger(LedgerStore):
                         updated_at=now,
                     )
                 )
+            return held
         except IntegrityError:
             # Lost a race on the key's primary key to another worker.
             existing_rec = self.find_operation(rec.idempotency_key)
@@ -219,6 +214,7 @@ class SQLLedger(LedgerStore):
         error: dict[str, object] | None = None,
         result: dict[str, object] | None = None,
         now: datetime,
+        expected: tuple[OperationState, ...] | None = None,
     ) -> Transaction | None:
         with self._write() as conn:
             current = self._lock_tx(conn, transaction_id)
@@ -231,34 +227,45 @@ class SQLLedger(LedgerStore):
             }
             if provider_reference:
                 values["provider_reference"] = provider_reference
-            conn.execute(
-                update(operations)
-                .where(operations.c.idempotency_key == idempotency_key)
-                .values(**values)
-            )
+            stmt = update(operations).where(operations.c.idempotency_key == idempotency_key)
+            if expected is not None:
+                stmt = stmt.where(operations.c.state.in_([s.value for s in expected]))
+            if conn.execute(stmt.values(**values)).rowcount == 0 and expected is not None:
+                raise StaleFinish(idempotency_key)
             tx = apply(current)
             if tx is not None:
-                row = {
-                    "provider": tx.provider,
-                    "status": tx.status.value,
-                    "currency": tx.currency,
-                    "amount_minor": tx.amount.minor_units,
-                    "captured_minor": tx.captured.minor_units,
-                    "refunded_minor": tx.refunded.minor_units,
-                    "provider_reference": tx.provider_reference,
-                    "customer_id": tx.customer_id,
-                    "data": tx.model_dump_json(),
-                    "updated_at": now,
-                }
-                if current is None:
-                    conn.execute(
-                        insert(transactions).values(id=tx.id, created_at=tx.created_at, **row)
-                    )
-                else:
-                    conn.execute(
-                        update(transactions).where(transactions.c.id == tx.id).values(**row)
-                    )
+                self._save_tx(conn, tx, exists=current is not None, now=now)
             return tx
+
+    @staticmethod
+    def _save_tx(conn: Connection, tx: Transaction, *, exists: bool, now: datetime) -> None:
+        row = {
+            "provider": tx.provider,
+            "status": tx.status.value,
+            "currency": tx.currency,
+            "amount_minor": tx.amount.minor_units,
+            "captured_minor": tx.captured.minor_units,
+            "refunded_minor": tx.refunded.minor_units,
+            "provider_reference": tx.provider_reference,
+            "customer_id": tx.customer_id,
+            "data": tx.model_dump_json(),
+            "updated_at": now,
+        }
+        if exists:
+            conn.execute(update(transactions).where(transactions.c.id == tx.id).values(**row))
+        else:
+            conn.execute(insert(transactions).values(id=tx.id, created_at=tx.created_at, **row))
+
+    def _holding(self, conn: Connection, transaction_id: str) -> list[OperationRecord]:
+        return [
+            self._record(r)
+            for r in conn.execute(
+                select(operations).where(
+                    operations.c.transaction_id == transaction_id,
+                    operations.c.state.in_([s.value for s in HOLDING_STATES]),
+                )
+            )
+        ]
 
     def get_transaction(self, transaction_id: str) -> Transaction | None:
         with self.engine.connect() as conn:
@@ -283,20 +290,63 @@ class SQLLedger(LedgerStore):
                 conn.rollback()
         return [self._record(r) for r in rows]
 
-    def record_event(self, provider: str, event_id: str, event_type: str) -> bool:
+    def record_event(
+        self,
+        provider: str,
+        event_id: str,
+        event_type: str,
+        *,
+        transaction_id: str | None = None,
+        provider_reference: str | None = None,
+        apply: EventFn | None = None,
+    ) -> bool:
+        now = datetime.now(UTC)
         try:
             with self._write() as conn:
+                # Inserted first: a concurrent delivery of the same event waits
+                # on (PostgreSQL) or is serialized behind (SQLite) this row.
                 conn.execute(
                     insert(webhook_events).values(
                         provider=provider,
                         event_id=event_id,
                         event_type=event_type,
-                        received_at=datetime.now(UTC),
+                        received_at=now,
                     )
+                )
+                if apply is None:
+                    return True
+                tx = self._lock_tx(conn, transaction_id) if transaction_id else None
+                if tx is None and provider_reference:
+                    stmt = select(transactions.c.id).where(
+                        transactions.c.provider == provider,
+                        transactions.c.provider_reference == provider_reference,
+                    )
+                    found = conn.execute(stmt).first()
+                    tx = self._lock_tx(conn, found[0]) if found else None
+                outcome = "unknown_transaction"
+                if tx is not None:
+                    new, outcome = apply(tx, self._holding(conn, tx.id))
+                    if new is not None:
+                        self._save_tx(conn, new, exists=True, now=now)
+                conn.execute(
+                    update(webhook_events)
+                    .where(
+                        webhook_events.c.provider == provider,
+                        webhook_events.c.event_id == event_id,
+                    )
+                    .values(transaction_id=tx.id if tx else None, outcome=outcome)
                 )
         except IntegrityError:
             return False
         return True
+
+    def webhook_events(self) -> list[dict[str, Any]]:
+        """Every recorded webhook event with what it did (for audits and tests)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(webhook_events).order_by(webhook_events.c.received_at)).all()
+            if self._is_sqlite:
+                conn.rollback()
+        return [dict(r._mapping) for r in rows]
 
     def close(self) -> None:
         self.engine.dispose()

@@ -222,9 +222,9 @@ class PayPalProvider:
         if method.email:
             paypal["email_address"] = method.email
         if request.metadata.get("paypal_vault") == "on_success":
-            # Save the PayPal account with this payment (the core's
-            # store_payment_method cannot wait for payer approval yet); the
-            # token comes back in provider_data["vault_id"] after confirm.
+            # Save the PayPal account with this payment, sparing the payer a
+            # second approval; the token comes back in provider_data["vault_id"]
+            # after confirm.
             paypal["attributes"] = {
                 "vault": {
                     "store_in_vault": "ON_SUCCESS",

@@ -1,0 +1,280 @@
+"""The ledger itself: migrations, webhook ordering, settled-once outcomes,
+redaction rules, and the ``paygate reconcile`` command."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from click.testing import CliRunner
+from reliability_workers import card, make_payments
+from sqlalchemy import inspect
+
+from paygate import Money
+from paygate.errors import ProviderUnavailable
+from paygate.ledger import OperationRecord, OperationState
+from paygate.ledger import migrations as mig
+from paygate.ledger.base import StaleFinish
+from paygate.ledger.schema import metadata
+from paygate.ledger.sql import SQLLedger, make_engine
+from paygate.redaction import REDACTED, scrub_data, scrub_text
+
+# -- migrations ------------------------------------------------------------------
+
+
+def _diff(engine: Any) -> list[Any]:
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        return [
+            d
+            for d in compare_metadata(ctx, metadata)
+            if not (d[0] == "remove_table" and d[1].name == mig.VERSION_TABLE)
+        ]
+
+
+def test_migrations_build_the_declared_schema(database_url: str) -> None:
+    engine = make_engine(database_url)
+    mig.upgrade(engine)
+    with engine.connect() as conn:
+        assert mig.current_revision(conn) == mig.head_revision()
+    assert _diff(engine) == []
+    mig.downgrade(engine, "base")
+    assert not inspect(engine).has_table("paygate_operations")
+    mig.upgrade(engine)
+    assert _diff(engine) == []
+    engine.dispose()
+
+
+def test_in_memory_sqlite_is_migrated() -> None:
+    ledger = SQLLedger("sqlite://")
+    with ledger.engine.connect() as conn:
+        assert mig.current_revision(conn) == mig.head_revision()
+    ledger.close()
+
+
+def test_a_pre_alembic_database_is_adopted(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    old = [t for t in metadata.sorted_tables]
+    with engine.begin() as conn:  # what 0.1 pre-releases did: create_all, no version
+        for table in old:
+            table.create(conn)
+        conn.exec_driver_sql("ALTER TABLE paygate_webhook_events DROP COLUMN outcome")
+        conn.exec_driver_sql("ALTER TABLE paygate_webhook_events DROP COLUMN transaction_id")
+    mig.upgrade(engine)
+    assert _diff(engine) == []
+    engine.dispose()
+
+
+def test_packaged_scripts_need_no_ini() -> None:
+    assert (mig.SCRIPT_LOCATION / "env.py").is_file()
+    assert sorted(p.name for p in (mig.SCRIPT_LOCATION / "versions").glob("0*.py"))[:2] == [
+        "0001_initial.py",
+        "0002_webhook_outcome.py",
+    ]
+
+
+def _open(url: str, barrier: Any, results: Any) -> None:
+    barrier.wait(timeout=60)
+    try:
+        ledger = SQLLedger(url)
+        with ledger.engine.connect() as conn:
+            results.put(mig.current_revision(conn))
+        ledger.close()
+    except Exception as exc:  # reported to the parent
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_first_open_by_several_processes_at_once(database_url: str) -> None:
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["paygate.ledger.sql", "paygate.ledger.migrations"])
+    barrier, results = ctx.Barrier(4), ctx.Queue()
+    procs = [ctx.Process(target=_open, args=(database_url, barrier, results)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    seen = [results.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(10)
+    assert seen == [mig.head_revision()] * 4
+
+
+# -- outcomes are settled once ---------------------------------------------------------
+
+
+def test_a_retry_failing_before_sending_keeps_the_outcome_unknown(database_url: str) -> None:
+    payments = make_payments(database_url)
+    sandbox = payments.plugin("sandbox")
+    tx = payments.purchase(Money("10.00", "USD"), card())
+    sandbox.inject("timeout")  # the refund is made, the answer lost
+    with pytest.raises(ProviderUnavailable):
+        payments.refund(tx.id, Money("4.00", "USD"), idempotency_key="r")
+    sandbox.inject("server_error")  # the retry never leaves
+    with pytest.raises(ProviderUnavailable):
+        payments.refund(tx.id, Money("4.00", "USD"), idempotency_key="r")
+    record = payments.ledger.find_operation("r")
+    assert record is not None and record.state is OperationState.UNKNOWN
+    # ...so its money stays reserved: no second refund can take it meanwhile.
+    with pytest.raises(Exception, match="in flight"):
+        payments.refund(tx.id, Money("7.00", "USD"), idempotency_key="r2")
+    report = payments.reconcile()
+    assert (report.succeeded, report.still_unknown) == (1, 0)
+    assert payments.transaction(tx.id).refunded == Money("4.00", "USD")
+    assert sandbox.effects["refund"] == 1
+    payments.close()
+
+
+def test_finish_is_compare_and_set(database_url: str) -> None:
+    payments = make_payments(database_url)
+    tx = payments.purchase(Money("10.00", "USD"), card(), idempotency_key="p")
+    with pytest.raises(StaleFinish):
+        payments.ledger.finish(
+            "p",
+            OperationState.SUCCEEDED,
+            apply=lambda cur: cur,
+            transaction_id=tx.id,
+            now=tx.created_at,
+            expected=(OperationState.UNKNOWN,),
+        )
+    payments.close()
+
+
+def test_reconcile_settles_a_payment_whose_process_died(database_url: str) -> None:
+    payments = make_payments(database_url)
+    # What a killed worker leaves: the pending record, no transaction row, nothing sent.
+    payments.ledger.begin(
+        OperationRecord(
+            idempotency_key="dead",
+            operation="purchase",
+            provider="sandbox",
+            transaction_id="txn_dead",
+            request_digest="x",
+            amount=Money("8.00", "USD"),
+            request={"capture": True, "payment_method": "Visa •••• 4242"},
+        )
+    )
+    assert payments.reconcile(pending_older_than=60).checked == 0  # too recent
+    report = payments.reconcile(pending_older_than=0)
+    assert (report.failed, report.still_unknown) == (1, 0)
+    tx = payments.transaction("txn_dead")
+    assert tx.status.value == "failed" and tx.payment_method == "Visa •••• 4242"
+    payments.close()
+
+
+# -- webhooks --------------------------------------------------------------------------
+
+
+def _deliver(payments: Any, event_type: str, tx_id: str, event_id: str | None = None) -> Any:
+    headers, body = payments.plugin("sandbox").make_webhook(event_type, tx_id, event_id=event_id)
+    return payments.parse_webhook("sandbox", headers, body)
+
+
+def test_webhooks_move_forward_only_and_once(database_url: str) -> None:
+    payments = make_payments(database_url)
+    tx = payments.authorize(Money("10.00", "USD"), card())
+    first = _deliver(payments, "payment.captured", tx.id, "evt_1")
+    assert not first.duplicate
+    assert payments.transaction(tx.id).captured == Money("10.00", "USD")
+    assert _deliver(payments, "payment.captured", tx.id, "evt_1").duplicate
+    _deliver(payments, "payment.authorized", tx.id, "evt_late")  # out of order
+    moved = payments.transaction(tx.id)
+    assert (moved.status.value, moved.captured) == ("captured", Money("10.00", "USD"))
+    _deliver(payments, "payment.refunded", tx.id, "evt_refund")  # money we did not move
+    assert payments.transaction(tx.id).refunded == Money("0.00", "USD")
+    outcomes = {e["event_id"]: e["outcome"] for e in payments.ledger.webhook_events()}
+    assert outcomes == {"evt_1": "applied", "evt_late": "stale", "evt_refund": "reported"}
+    payments.close()
+
+
+def test_webhook_waits_for_our_own_capture_in_flight(database_url: str) -> None:
+    payments = make_payments(database_url)
+    tx = payments.authorize(Money("10.00", "USD"), card())
+    payments.plugin("sandbox").inject("timeout")
+    with pytest.raises(ProviderUnavailable):
+        payments.capture(tx.id, idempotency_key="cap")
+    _deliver(payments, "payment.captured", tx.id, "evt_cap")
+    assert payments.transaction(tx.id).captured == Money("0.00", "USD")  # deferred
+    payments.reconcile()
+    assert payments.transaction(tx.id).captured == Money("10.00", "USD")  # counted once
+    payments.close()
+
+
+# -- redaction -------------------------------------------------------------------------
+
+LEAKY = [
+    ("4242424242424242", "4242424242424242"),
+    ("card 4242 4242 4242 4242 exp", "4242 4242 4242 4242"),
+    ("4242-4242-4242-4242", "4242-4242-4242-4242"),
+    ("amex 378282246310005.", "378282246310005"),
+    ("glued 00004242424242424242 digits", "4242424242424242"),
+    ("key sk_live_51Habcdefghijklmnop", "sk_live_51Habcdefghijklmnop"),
+    ("rk_test_abcdef123456 pk_live_zzzzzz999", "rk_test_abcdef123456"),
+    ("secret whsec_abc123DEF456", "whsec_abc123DEF456"),
+    ("Authorization: Bearer A21AAFEpH4PsADK7qSS7pSRsgzfENtu", "A21AAFEpH4PsADK7qSS7pSRsgzfENtu"),
+    ("Authorization: Basic QVpESjpFR0xDMTIzNDU2", "QVpESjpFR0xDMTIzNDU2"),
+    ("card[cvc]=739&card[number]=x", "739"),
+    ("{'cvc': '739'}", "739"),
+    ('{"cvv": 8231}', "8231"),
+    ("postgresql://app:s3cretpw@db/pay", "s3cretpw"),
+    ("client_secret=EFgh1234_secret", "EFgh1234_secret"),
+]
+
+
+@pytest.mark.parametrize(("text", "secret"), LEAKY)
+def test_scrub_text_hides(text: str, secret: str) -> None:
+    assert secret not in scrub_text(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "amount 1999 USD",
+        "order 12345",
+        "at 1700000000",
+        "4242424242424241 is not Luhn",
+        "txn_7a3f9c",
+        "cvc check passed",
+    ],
+)
+def test_scrub_text_keeps_harmless_text(text: str) -> None:
+    assert scrub_text(text) == text
+
+
+def test_scrub_data_by_key_and_value() -> None:
+    data = {
+        "card": {"number": "4242424242424242", "cvc": "739", "exp_month": 12},
+        "note": "paid with 5555555555554444",
+        "list": ["378282246310005"],
+    }
+    clean = scrub_data(data)
+    assert clean["card"] == {"number": REDACTED, "cvc": REDACTED, "exp_month": 12}
+    assert "5555555555554444" not in clean["note"] and clean["note"].endswith("4444")
+    assert "378282246310005" not in clean["list"][0]
+
+
+# -- CLI -------------------------------------------------------------------------------
+
+
+def test_cli_reconcile(tmp_path: Path) -> None:
+    from paygate.cli.reconcile import reconcile_command
+
+    db = tmp_path / "ledger.sqlite3"
+    config = tmp_path / "paygate.toml"
+    config.write_text(f'database_url = "sqlite:///{db}"\n')
+    payments = make_payments(f"sqlite:///{db}")
+    tx = payments.purchase(Money("10.00", "USD"), card())
+    payments.plugin("sandbox").inject("timeout")
+    with pytest.raises(ProviderUnavailable):
+        payments.refund(tx.id, idempotency_key="lost-refund")
+    payments.close()
+    # The command's own process has a fresh sandbox that never saw the refund,
+    # so "never happened" is the right answer here.
+    result = CliRunner().invoke(
+        reconcile_command, ["--pending-older-than", "0"], obj={"config": str(config)}
+    )
+    assert result.exit_code == 0, result.output
+    assert "lost-refund" in result.output and "failed" in result.output
+    again = CliRunner().invoke(reconcile_command, ["--json"], obj={"config": str(config)})
+    assert again.exit_code == 0 and '"checked": 0' in again.output
