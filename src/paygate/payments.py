@@ -15,12 +15,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from paygate.builtins.ledger import clean_transaction, error_dict, result_record
 from paygate.config import Config
 from paygate.errors import (
     DECLINE_CODES,
     CardDeclined,
-    IdempotencyConflict,
     ErrorCode,
+    IdempotencyConflict,
     InvalidRequest,
     InvalidState,
     NotFound,
@@ -31,7 +32,6 @@ from paygate.errors import (
     UnsupportedFeature,
 )
 from paygate.ledger import LedgerStore, OperationRecord, OperationState
-from paygate.builtins.ledger import clean_transaction, error_dict, result_record
 from paygate.ledger.base import StaleFinish, conflict_for, retryable
 from paygate.ledger.fingerprint import fingerprint
 from paygate.manager import PaygatePluginManager, make_plugin_manager
@@ -359,14 +359,14 @@ class Payments:
                 param="method",
             )
         brand = getattr(method, "brand", None)
-        if info.card_brands is not None and isinstance(method, Card) and brand:
-            if brand not in info.card_brands:
-                raise InvalidRequest(
-                    f"{info.name} does not accept {brand} cards; it accepts "
-                    f"{', '.join(sorted(info.card_brands))}",
-                    code=ErrorCode.UNSUPPORTED_BRAND,
-                    param="number",
-                )
+        narrowed = info.card_brands is not None and isinstance(method, Card)
+        if narrowed and brand and brand not in (info.card_brands or ()):
+            raise InvalidRequest(
+                f"{info.name} does not accept {brand} cards; it accepts "
+                f"{', '.join(sorted(info.card_brands or ()))}",
+                code=ErrorCode.UNSUPPORTED_BRAND,
+                param="number",
+            )
         return info
 
     def _require(self, info: ProviderInfo, capability: str, what: str) -> None:
@@ -390,13 +390,16 @@ class Payments:
             return None
         digest = fingerprint(request)
         if existing.request_digest != digest or existing.operation != request.operation.value:
-            raise conflict_for(existing, OperationRecord(
-                idempotency_key=request.idempotency_key,
-                operation=request.operation.value,
-                provider=request.provider,
-                transaction_id=request.transaction_id,
-                request_digest=digest,
-            ))
+            raise conflict_for(
+                existing,
+                OperationRecord(
+                    idempotency_key=request.idempotency_key,
+                    operation=request.operation.value,
+                    provider=request.provider,
+                    transaction_id=request.transaction_id,
+                    request_digest=digest,
+                ),
+            )
         if existing.state is OperationState.PENDING:
             raise conflict_for(existing, existing)
         if retryable(existing):
@@ -419,8 +422,13 @@ class Payments:
             std = ErrorCode(code)
         except ValueError:
             std = ErrorCode.PROCESSING_ERROR
-        if std in DECLINE_CODES or operation in ("authorize", "purchase", "verify",
-                                                 "charge_recurring", "confirm"):
+        if std in DECLINE_CODES or operation in (
+            "authorize",
+            "purchase",
+            "verify",
+            "charge_recurring",
+            "confirm",
+        ):
             raise CardDeclined(
                 message,
                 code=std if std in DECLINE_CODES else ErrorCode.CARD_DECLINED,
@@ -433,7 +441,9 @@ class Payments:
             raise UnsupportedFeature(message)
         raise PaygateError(message, code=std)
 
-    def _execute(self, request: OperationRequest) -> tuple[ProviderResult | None, Transaction | None]:
+    def _execute(
+        self, request: OperationRequest
+    ) -> tuple[ProviderResult | None, Transaction | None]:
         hook_name = _HOOK_OF[request.operation]
         pm = self.plugin_manager
         if not pm.provider_implements(request.provider, hook_name):
@@ -539,9 +549,7 @@ class Payments:
         request = PaymentRequest.model_construct(
             operation=operation,
             provider=info.name,
-            transaction_id=self._transaction_id_for(
-                key, _new_id("txn"), idempotency_key is None
-            ),
+            transaction_id=self._transaction_id_for(key, _new_id("txn"), idempotency_key is None),
             idempotency_key=key,
             provider_reference=None,
             provider_data={},
@@ -575,9 +583,17 @@ class Payments:
         :raises CardDeclined: the issuer refused (``.code``, ``.transaction``).
         """
         return self._pay(
-            Operation.AUTHORIZE, amount, method, customer=customer, provider=provider,
-            description=description, metadata=metadata, idempotency_key=idempotency_key,
-            return_url=return_url, capture=False,
+            Operation.AUTHORIZE,
+            amount,
+            method,
+            customer=customer,
+            provider=provider,
+            description=description,
+            metadata=metadata,
+            idempotency_key=idempotency_key,
+            return_url=return_url,
+            capture=False,
+            require=("authorize", "separate authorization"),
         )
 
     def purchase(
@@ -597,9 +613,16 @@ class Payments:
         :returns: the transaction, ``captured`` or ``requires_action``.
         """
         return self._pay(
-            Operation.PURCHASE, amount, method, customer=customer, provider=provider,
-            description=description, metadata=metadata, idempotency_key=idempotency_key,
-            return_url=return_url, capture=True,
+            Operation.PURCHASE,
+            amount,
+            method,
+            customer=customer,
+            provider=provider,
+            description=description,
+            metadata=metadata,
+            idempotency_key=idempotency_key,
+            return_url=return_url,
+            capture=True,
         )
 
     def charge_recurring(
@@ -615,14 +638,20 @@ class Payments:
         """Charge a stored method without the payer present (renewals)."""
         if not isinstance(stored_method, StoredPaymentMethod):
             raise InvalidRequest(
-                "charge_recurring needs a paygate.StoredPaymentMethod "
-                "(from store_payment_method)",
+                "charge_recurring needs a paygate.StoredPaymentMethod (from store_payment_method)",
                 param="method",
             )
         return self._pay(
-            Operation.CHARGE_RECURRING, amount, stored_method, customer=customer,
-            description=description, metadata=metadata, idempotency_key=idempotency_key,
-            capture=True, off_session=True, require=("recurring", "recurring charges"),
+            Operation.CHARGE_RECURRING,
+            amount,
+            stored_method,
+            customer=customer,
+            description=description,
+            metadata=metadata,
+            idempotency_key=idempotency_key,
+            capture=True,
+            off_session=True,
+            require=("recurring", "recurring charges"),
         )
 
     def verify(
@@ -683,11 +712,12 @@ class Payments:
         """
         tx = self._load(transaction_id)
         key = _check_key(idempotency_key)
-        if idempotency_key is not None and (done := self._early_replay(
-            key, tx, Operation.CAPTURE, amount
-        )):
+        if idempotency_key is not None and (
+            done := self._early_replay(key, tx, Operation.CAPTURE, amount)
+        ):
             return done
         info = self.plugin_manager.provider_info(tx.provider)
+        self._require(info, "capture", "captures")
         if tx.status not in (S.AUTHORIZED, S.PARTIALLY_CAPTURED) or (
             tx.provider_data.get("capture_closed") == "1"
         ):
@@ -697,12 +727,14 @@ class Payments:
         if money.currency != tx.currency:
             raise InvalidRequest(
                 f"capture in {money.currency} of a {tx.currency} transaction",
-                code=ErrorCode.INVALID_CURRENCY, param="amount",
+                code=ErrorCode.INVALID_CURRENCY,
+                param="amount",
             )
         if money > left:
             raise InvalidRequest(
                 f"cannot capture {money}: only {left} is left of the {tx.amount} authorized",
-                code=ErrorCode.INVALID_AMOUNT, param="amount",
+                code=ErrorCode.INVALID_AMOUNT,
+                param="amount",
             )
         if money < left:
             self._require(info, "partial_capture", "partial capture")
@@ -711,10 +743,18 @@ class Payments:
         if not isinstance(final, bool):
             raise InvalidRequest("final must be True or False", param="final")
         request = CaptureRequest.model_construct(
-            operation=Operation.CAPTURE, provider=tx.provider, transaction_id=tx.id,
-            idempotency_key=key, provider_reference=tx.provider_reference,
-            provider_data=dict(tx.provider_data), metadata={}, config={},
-            amount=money, authorized=tx.amount, captured=tx.captured, final=final,
+            operation=Operation.CAPTURE,
+            provider=tx.provider,
+            transaction_id=tx.id,
+            idempotency_key=key,
+            provider_reference=tx.provider_reference,
+            provider_data=dict(tx.provider_data),
+            metadata={},
+            config={},
+            amount=money,
+            authorized=tx.amount,
+            captured=tx.captured,
+            final=final,
         )
         return self._finish(request)
 
@@ -724,14 +764,21 @@ class Payments:
         key = _check_key(idempotency_key)
         if idempotency_key is not None and (done := self._early_replay(key, tx, Operation.VOID)):
             return done
+        self._require(self.plugin_manager.provider_info(tx.provider), "void", "voids")
         if tx.status not in (S.AUTHORIZED, S.REQUIRES_ACTION, S.PARTIALLY_CAPTURED) or (
             tx.provider_data.get("capture_closed") == "1"
         ):
             raise InvalidState(f"cannot void a {tx.status.value} transaction")
         request = VoidRequest.model_construct(
-            operation=Operation.VOID, provider=tx.provider, transaction_id=tx.id,
-            idempotency_key=key, provider_reference=tx.provider_reference,
-            provider_data=dict(tx.provider_data), metadata={}, config={}, amount=tx.amount,
+            operation=Operation.VOID,
+            provider=tx.provider,
+            transaction_id=tx.id,
+            idempotency_key=key,
+            provider_reference=tx.provider_reference,
+            provider_data=dict(tx.provider_data),
+            metadata={},
+            config={},
+            amount=tx.amount,
         )
         return self._finish(request)
 
@@ -751,9 +798,9 @@ class Payments:
         tx = self._load(transaction_id)
         key = _check_key(idempotency_key)
         why = _check_text(reason, "reason", 500)
-        if idempotency_key is not None and (done := self._early_replay(
-            key, tx, Operation.REFUND, amount
-        )):
+        if idempotency_key is not None and (
+            done := self._early_replay(key, tx, Operation.REFUND, amount)
+        ):
             return done
         info = self.plugin_manager.provider_info(tx.provider)
         left = tx.captured - tx.refunded
@@ -762,18 +809,21 @@ class Payments:
         if not left:
             raise InvalidRequest(
                 f"nothing left to refund: all {tx.captured} was refunded",
-                code=ErrorCode.INVALID_AMOUNT, param="amount",
+                code=ErrorCode.INVALID_AMOUNT,
+                param="amount",
             )
         money = left if amount is None else _check_amount(amount)
         if money.currency != tx.currency:
             raise InvalidRequest(
                 f"refund in {money.currency} of a {tx.currency} transaction",
-                code=ErrorCode.INVALID_CURRENCY, param="amount",
+                code=ErrorCode.INVALID_CURRENCY,
+                param="amount",
             )
         if money > left:
             raise InvalidRequest(
                 f"cannot refund {money}: only {left} of the {tx.captured} captured is left",
-                code=ErrorCode.INVALID_AMOUNT, param="amount",
+                code=ErrorCode.INVALID_AMOUNT,
+                param="amount",
             )
         self._require(info, "refund", "refunds")
         if money < tx.captured:
@@ -781,10 +831,18 @@ class Payments:
         if tx.refunded:
             self._require(info, "multiple_refunds", "several refunds")
         request = RefundRequest.model_construct(
-            operation=Operation.REFUND, provider=tx.provider, transaction_id=tx.id,
-            idempotency_key=key, provider_reference=tx.provider_reference,
-            provider_data=dict(tx.provider_data), metadata={}, config={},
-            amount=money, captured=tx.captured, refunded=tx.refunded, reason=why,
+            operation=Operation.REFUND,
+            provider=tx.provider,
+            transaction_id=tx.id,
+            idempotency_key=key,
+            provider_reference=tx.provider_reference,
+            provider_data=dict(tx.provider_data),
+            metadata={},
+            config={},
+            amount=money,
+            captured=tx.captured,
+            refunded=tx.refunded,
+            reason=why,
         )
         return self._finish(request)
 
@@ -807,10 +865,17 @@ class Payments:
         first = self.ledger.operations(transaction_id=tx.id)
         capture = bool(first) and first[0].operation == Operation.PURCHASE.value
         request = ConfirmRequest.model_construct(
-            operation=Operation.CONFIRM, provider=tx.provider, transaction_id=tx.id,
-            idempotency_key=key, provider_reference=tx.provider_reference,
-            provider_data=dict(tx.provider_data), metadata={}, config={},
-            amount=tx.amount, capture=capture, params=extra,
+            operation=Operation.CONFIRM,
+            provider=tx.provider,
+            transaction_id=tx.id,
+            idempotency_key=key,
+            provider_reference=tx.provider_reference,
+            provider_data=dict(tx.provider_data),
+            metadata={},
+            config={},
+            amount=tx.amount,
+            capture=capture,
+            params=extra,
         )
         return self._finish(request)
 
@@ -828,20 +893,25 @@ class Payments:
         if isinstance(method, StoredPaymentMethod):
             raise InvalidRequest("this payment method is already stored", param="method")
         checked = self._validate_method(
-            method, Operation.STORE_PAYMENT_METHOD, None, cust,
+            method,
+            Operation.STORE_PAYMENT_METHOD,
+            None,
+            cust,
             provider if isinstance(provider, str) else None,
         )
-        info = self._choose_provider(
-            provider, Operation.STORE_PAYMENT_METHOD, None, checked, cust
-        )
+        info = self._choose_provider(provider, Operation.STORE_PAYMENT_METHOD, None, checked, cust)
         self._require(info, "store_payment_method", "stored payment methods")
         request = StoreRequest.model_construct(
-            operation=Operation.STORE_PAYMENT_METHOD, provider=info.name,
-            transaction_id=self._transaction_id_for(
-                key, _new_id("spm"), idempotency_key is None
-            ),
-            idempotency_key=key, provider_reference=None, provider_data={}, metadata={},
-            config={}, method=checked, customer=cust,
+            operation=Operation.STORE_PAYMENT_METHOD,
+            provider=info.name,
+            transaction_id=self._transaction_id_for(key, _new_id("spm"), idempotency_key is None),
+            idempotency_key=key,
+            provider_reference=None,
+            provider_data={},
+            metadata={},
+            config={},
+            method=checked,
+            customer=cust,
         )
         record = self._precheck(request, idempotency_key is None)
         if record is not None:
@@ -854,9 +924,7 @@ class Payments:
         if result is not None and result.status is S.REQUIRES_ACTION and not result.stored_method:
             return self._pending_method(request, result)
         if result is None or (result.stored_method is None and result.status is not S.FAILED):
-            raise PluginError(
-                f"provider {info.name!r} stored nothing", plugin=info.name
-            )
+            raise PluginError(f"provider {info.name!r} stored nothing", plugin=info.name)
         if result.status is S.FAILED or result.stored_method is None:
             error = result.error or ErrorInfo(code="card_declined", message="declined")
             self._raise_failure(error.model_dump(), None, "store_payment_method")
@@ -905,10 +973,17 @@ class Payments:
         info = self.plugin_manager.provider_info(pending.provider)
         self._require(info, "store_payment_method", "stored payment methods")
         request = ConfirmRequest.model_construct(
-            operation=Operation.CONFIRM, provider=info.name, transaction_id=pending.setup_id,
-            idempotency_key=key, provider_reference=pending.token,
-            provider_data=dict(pending.provider_data), metadata={}, config={},
-            amount=None, capture=False, params=extra,
+            operation=Operation.CONFIRM,
+            provider=info.name,
+            transaction_id=pending.setup_id,
+            idempotency_key=key,
+            provider_reference=pending.token,
+            provider_data=dict(pending.provider_data),
+            metadata={},
+            config={},
+            amount=None,
+            capture=False,
+            params=extra,
         )
         record = self._precheck(request, idempotency_key is None)
         if record is not None:
@@ -967,9 +1042,7 @@ class Payments:
                 plugin=name,
             ) from exc
         if not isinstance(event, WebhookEvent):
-            raise PluginError(
-                f"provider {info.name!r} returned no WebhookEvent", plugin=info.name
-            )
+            raise PluginError(f"provider {info.name!r} returned no WebhookEvent", plugin=info.name)
         return event
 
     # -- reconciliation ----------------------------------------------------------
@@ -1044,18 +1117,23 @@ class Payments:
         tx = self.ledger.get_transaction(record.transaction_id)
         request = _rebuild_request(record, tx)
         fetch = FetchRequest.model_construct(
-            operation=Operation.FETCH_TRANSACTION, provider=record.provider,
-            transaction_id=record.transaction_id, idempotency_key=record.idempotency_key,
-            provider_reference=record.provider_reference
-            or (tx.provider_reference if tx else None),
-            provider_data=dict(tx.provider_data) if tx else {}, metadata={}, config={},
-            of_operation=op, amount=record.amount,
+            operation=Operation.FETCH_TRANSACTION,
+            provider=record.provider,
+            transaction_id=record.transaction_id,
+            idempotency_key=record.idempotency_key,
+            provider_reference=record.provider_reference or (tx.provider_reference if tx else None),
+            provider_data=dict(tx.provider_data) if tx else {},
+            metadata={},
+            config={},
+            of_operation=op,
+            amount=record.amount,
         )
         result = pm.routed("paygate_fetch_transaction", record.provider)(request=fetch)
         if result is not None and not isinstance(result, ProviderResult):
             raise PluginError(
                 f"provider {record.provider!r} returned {type(result).__name__} from "
-                "paygate_fetch_transaction", plugin=record.provider,
+                "paygate_fetch_transaction",
+                plugin=record.provider,
             )
         now = utcnow()
         recorded_method = record.request.get("payment_method")
@@ -1070,23 +1148,36 @@ class Payments:
         if result is None:
             # The provider has no trace of it: it never happened.
             self.ledger.finish(
-                record.idempotency_key, OperationState.FAILED,
-                apply=lambda cur: settled(cur, apply_outcome(
-                    cur, request, None,
-                    PaygateError("the provider never received this operation",
-                                 code=ErrorCode.PROCESSING_ERROR),
-                    unknown=False, now=now,
-                )),
+                record.idempotency_key,
+                OperationState.FAILED,
+                apply=lambda cur: settled(
+                    cur,
+                    apply_outcome(
+                        cur,
+                        request,
+                        None,
+                        PaygateError(
+                            "the provider never received this operation",
+                            code=ErrorCode.PROCESSING_ERROR,
+                        ),
+                        unknown=False,
+                        now=now,
+                    ),
+                ),
                 transaction_id=record.transaction_id,
-                error={"code": "processing_error", "message": "never reached the provider",
-                       "request_sent": False},
+                error={
+                    "code": "processing_error",
+                    "message": "never reached the provider",
+                    "request_sent": False,
+                },
                 now=now,
                 expected=(record.state,),
             )
             return "failed"
         state = OperationState.FAILED if result.status is S.FAILED else OperationState.SUCCEEDED
         self.ledger.finish(
-            record.idempotency_key, state,
+            record.idempotency_key,
+            state,
             apply=lambda cur: settled(
                 cur, apply_outcome(cur, request, result, None, unknown=False, now=now)
             ),
@@ -1117,7 +1208,9 @@ class Payments:
 
         lines = list(items) if not isinstance(items, (str, bytes)) else None
         if not lines or not all(isinstance(i, LineItem) for i in lines):
-            raise InvalidRequest("items must be a non-empty list of paygate.LineItem", param="items")
+            raise InvalidRequest(
+                "items must be a non-empty list of paygate.LineItem", param="items"
+            )
         if cycle not in ("monthly", "annual"):
             raise InvalidRequest("cycle must be 'monthly' or 'annual'", param="cycle")
         if customer is not None and not isinstance(customer, Customer):
@@ -1126,13 +1219,15 @@ class Payments:
         if len(currencies) > 1:
             raise InvalidRequest(
                 f"all items must share one currency, got {sorted(currencies)}",
-                code=ErrorCode.INVALID_CURRENCY, param="currency",
+                code=ErrorCode.INVALID_CURRENCY,
+                param="currency",
             )
         ccy = currencies.pop()
         if currency is not None and currency != ccy:
             raise InvalidRequest(
                 f"items are priced in {ccy}, not {currency}",
-                code=ErrorCode.INVALID_CURRENCY, param="currency",
+                code=ErrorCode.INVALID_CURRENCY,
+                param="currency",
             )
         context = PricingContext.model_construct(
             items=tuple(lines),
@@ -1176,9 +1271,14 @@ class Payments:
             raise InvalidRequest("provider must be a provider name", param="provider")
         self.plugin_manager.provider_info(name)
         context = FeeContext.model_construct(
-            amount=money, provider=name, kind=str(kind), card_country=card_country,
-            merchant_country=merchant_country, currency_conversion=bool(currency_conversion),
-            method_kind=method_kind, config=self._settings,
+            amount=money,
+            provider=name,
+            kind=str(kind),
+            card_country=card_country,
+            merchant_country=merchant_country,
+            currency_conversion=bool(currency_conversion),
+            method_kind=method_kind,
+            config=self._settings,
         )
         caller = self.plugin_manager.routed("paygate_calculate_fees", name)
         lines = [line for found in caller(context=context) if found for line in found]
@@ -1207,10 +1307,14 @@ def _rebuild_request(record: OperationRecord, tx: Transaction | None) -> Operati
     data = record.request
     op = Operation(record.operation)
     common: dict[str, Any] = {
-        "operation": op, "provider": record.provider, "transaction_id": record.transaction_id,
+        "operation": op,
+        "provider": record.provider,
+        "transaction_id": record.transaction_id,
         "idempotency_key": record.idempotency_key,
-        "provider_reference": record.provider_reference, "provider_data": {},
-        "metadata": dict(data.get("metadata") or {}), "config": {},
+        "provider_reference": record.provider_reference,
+        "provider_data": {},
+        "metadata": dict(data.get("metadata") or {}),
+        "config": {},
     }
     amount: Any = record.amount
     if amount is None and isinstance(data.get("amount"), dict):
@@ -1220,13 +1324,19 @@ def _rebuild_request(record: OperationRecord, tx: Transaction | None) -> Operati
     if op is Operation.CAPTURE:
         assert amount is not None and tx is not None
         return CaptureRequest.model_construct(
-            **common, amount=amount, authorized=tx.amount, captured=tx.captured,
+            **common,
+            amount=amount,
+            authorized=tx.amount,
+            captured=tx.captured,
             final=bool(data.get("final", True)),
         )
     if op is Operation.REFUND:
         assert amount is not None and tx is not None
         return RefundRequest.model_construct(
-            **common, amount=amount, captured=tx.captured, refunded=tx.refunded,
+            **common,
+            amount=amount,
+            captured=tx.captured,
+            refunded=tx.refunded,
             reason=data.get("reason"),
         )
     if op is Operation.VOID:
@@ -1242,9 +1352,14 @@ def _rebuild_request(record: OperationRecord, tx: Transaction | None) -> Operati
     if op is Operation.STORE_PAYMENT_METHOD:
         return StoreRequest.model_construct(**common, method=method, customer=customer)
     return PaymentRequest.model_construct(
-        **common, amount=amount, method=method, customer=customer,
-        capture=bool(data.get("capture")), off_session=bool(data.get("off_session")),
-        description=data.get("description"), return_url=None,
+        **common,
+        amount=amount,
+        method=method,
+        customer=customer,
+        capture=bool(data.get("capture")),
+        off_session=bool(data.get("off_session")),
+        description=data.get("description"),
+        return_url=None,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date as _date
 from typing import Any
 
 import pytest
@@ -11,7 +12,10 @@ from paygate.hookspecs import OPERATION_HOOKS
 from paygate.models import ProviderInfo
 from paygate.testing import HookRecorder, RequestRecorder
 
-CARD = paygate.Card("4242424242424242", 12, 2030, "123")
+#: Cards in tests expire three years from now, so they never age into declines.
+EXP_YEAR = _date.today().year + 3
+
+CARD = paygate.Card("4242424242424242", 12, EXP_YEAR, "123")
 _seen_managers: list[int] = []
 _registered: list[tuple[Any, Any]] = []
 

@@ -126,7 +126,7 @@ def test_plugin_import_does_not_load_the_sdk() -> None:
         "bad = [m for m in heavy if m in sys.modules]\n"
         "print(','.join(bad))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # noqa: S603
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 
 

@@ -6,6 +6,7 @@ bearer token, and that one OAuth token serves several operations.
 
 from __future__ import annotations
 
+from datetime import date as _date
 from typing import Any
 
 import pytest
@@ -39,6 +40,9 @@ from paygate.operations import (
     StoreRequest,
     VoidRequest,
 )
+
+#: Cards in tests expire three years from now, so they never age into declines.
+EXP_YEAR = _date.today().year + 3
 
 S = TransactionStatus
 
@@ -448,7 +452,7 @@ def test_vault_setup_confirm_and_merchant_initiated_charge(
 
 
 def test_cards_are_not_taken(provider: PayPalProvider, rsps: responses.RequestsMock) -> None:
-    card = Card("4242424242424242", 12, 2030, "123")
+    card = Card("4242424242424242", 12, EXP_YEAR, "123")
     with pytest.raises(UnsupportedFeature):
         provider.paygate_authorize(
             PaymentRequest(**common(), operation=OP.AUTHORIZE, amount=usd("1.00"), method=card)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from datetime import date as _date
 from typing import Any
 
 from paygate_stripe.plugin import StripeProvider
@@ -23,6 +24,9 @@ from paygate.operations import (
     StoreRequest,
     VoidRequest,
 )
+
+#: Cards in tests expire three years from now, so they never age into declines.
+EXP_YEAR = _date.today().year + 3
 
 API = "https://api.stripe.com"
 
@@ -45,7 +49,7 @@ class Requests:
     """Builds the operation requests the core would hand the plugin."""
 
     def card(self, number: str = "4242424242424242", cvc: str | None = "123") -> Card:
-        return Card(number, 12, 2030, cvc)
+        return Card(number, 12, EXP_YEAR, cvc)
 
     def payment(
         self,

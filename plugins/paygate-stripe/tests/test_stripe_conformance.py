@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import time
+from datetime import date as _date
 from typing import Any, ClassVar
 
 import pytest
@@ -20,6 +21,9 @@ from paygate_stripe.webhooks import SIGNATURE_HEADER, sign
 from paygate.models import Card, PayPalWallet, Transaction
 from paygate.money import Money
 from paygate.testing.conformance import ConformanceRun, ProviderConformance
+
+#: Cards in tests expire three years from now, so they never age into declines.
+EXP_YEAR = _date.today().year + 3
 
 WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
 
@@ -96,7 +100,7 @@ class TestStripeConformance(_StripeSuite):
 
     def card(self, outcome: str = "success") -> Card | PayPalWallet | None:
         number = LOCALSTRIPE_CARDS.get(outcome)
-        return None if number is None else Card(number, 12, 2030, "123")
+        return None if number is None else Card(number, 12, EXP_YEAR, "123")
 
     def complete_action(self, run: ConformanceRun, transaction: Transaction) -> dict[str, str]:
         # localstripe's stand-in for the issuer's 3-D Secure page.

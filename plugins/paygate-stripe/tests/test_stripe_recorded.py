@@ -13,6 +13,7 @@ import responses
 from paygate_stripe.plugin import StripeProvider
 from stripe_fixtures import (
     API,
+    EXP_YEAR,
     Requests,
     card_error,
     make_provider,
@@ -75,7 +76,7 @@ def test_stripe_authorize_with_test_card(
         "type": "card",
         "card[number]": "4242424242424242",
         "card[exp_month]": "12",
-        "card[exp_year]": "2030",
+        "card[exp_year]": str(EXP_YEAR),
         "card[cvc]": "123",
     }
     assert header(create_pm, "Idempotency-Key") == f"{request.idempotency_key}:payment_method"

@@ -101,7 +101,5 @@ def test_stripe_plugin_import_does_not_import_the_sdk() -> None:
         "import sys, paygate_stripe.plugin as p; p.StripeProvider().paygate_provider_info();"
         "print('stripe' in sys.modules)"
     )
-    out = subprocess.run(  # noqa: S603 - our own interpreter
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

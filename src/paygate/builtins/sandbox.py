@@ -44,7 +44,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +93,7 @@ def _flock(handle: Any, *, exclusive: bool) -> None:
     except ImportError:  # pragma: no cover - Windows: one process per state file
         return
     fcntl.flock(handle.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_UN)
+
 
 #: Test card -> (outcome, decline_code). Outcomes: ok, decline, 3ds, 3ds_always,
 #: decline_on_charge.
@@ -375,18 +376,32 @@ class SandboxProvider:
         if method.kind == "card":
             digits = method.digits
             if not (12 <= len(digits) <= 19) or not luhn_valid(digits):
-                return "x", self._decline(
-                    ErrorCode.INCORRECT_NUMBER, "incorrect_number", "The card number is incorrect."
-                ), ""
+                return (
+                    "x",
+                    self._decline(
+                        ErrorCode.INCORRECT_NUMBER,
+                        "incorrect_number",
+                        "The card number is incorrect.",
+                    ),
+                    "",
+                )
             if method.cvc is not None and not method.cvc.get_secret_value().isdigit():
-                return "x", self._decline(
-                    ErrorCode.INCORRECT_CVC, "incorrect_cvc", "The card's security code is incorrect."
-                ), ""
-            now = datetime.now()
+                return (
+                    "x",
+                    self._decline(
+                        ErrorCode.INCORRECT_CVC,
+                        "incorrect_cvc",
+                        "The card's security code is incorrect.",
+                    ),
+                    "",
+                )
+            now = datetime.now(UTC)
             if (method.exp_year, method.exp_month) < (now.year, now.month):
-                return "x", self._decline(
-                    ErrorCode.EXPIRED_CARD, "expired_card", "The card has expired."
-                ), ""
+                return (
+                    "x",
+                    self._decline(ErrorCode.EXPIRED_CARD, "expired_card", "The card has expired."),
+                    "",
+                )
             outcome, code, decline = TEST_CARDS.get(digits, ("ok", None, None))
             if outcome == "decline" and code is not None:
                 return outcome, self._decline(code, decline, "The card was declined."), digits[-4:]
@@ -394,9 +409,13 @@ class SandboxProvider:
         if method.kind == "stored":
             stored = self._stored.get(method.token)
             if stored is None or method.provider != NAME:
-                return "x", self._decline(
-                    ErrorCode.INVALID_REQUEST, None, "No such stored payment method."
-                ), ""
+                return (
+                    "x",
+                    self._decline(
+                        ErrorCode.INVALID_REQUEST, None, "No such stored payment method."
+                    ),
+                    "",
+                )
             return stored.outcome, None, stored.last4
         return "paypal", None, ""
 
@@ -414,7 +433,9 @@ class SandboxProvider:
         if failure is not None:
             return failure
         if outcome == "decline_on_charge":
-            return self._decline(ErrorCode.CARD_DECLINED, "generic_decline", "The card was declined.")
+            return self._decline(
+                ErrorCode.CARD_DECLINED, "generic_decline", "The card was declined."
+            )
         ref = self._new_reference()
         amount = request.amount.minor_units
         needs_action = outcome == "paypal" or (
@@ -426,7 +447,9 @@ class SandboxProvider:
                 "authentication_required",
                 "The issuer requires the payer to authenticate this payment.",
             )
-        payment = _Payment(ref, request.transaction_id, amount, request.amount.currency, S.AUTHORIZED)
+        payment = _Payment(
+            ref, request.transaction_id, amount, request.amount.currency, S.AUTHORIZED
+        )
         self._payments[ref] = payment
         self._by_tx[request.transaction_id] = ref
         if needs_action:
@@ -448,7 +471,9 @@ class SandboxProvider:
             payment.captured = amount
             payment.closed = True
             return ProviderResult(
-                status=S.CAPTURED, provider_reference=ref, amount=request.amount,
+                status=S.CAPTURED,
+                provider_reference=ref,
+                amount=request.amount,
                 operation_reference=ref + "_c1",
             )
         return ProviderResult(status=S.AUTHORIZED, provider_reference=ref)
@@ -605,7 +630,9 @@ class SandboxProvider:
                 ref = self._by_tx.get(request.transaction_id)
                 payment = self._payments.get(ref or "")
                 if payment is not None:
-                    return ProviderResult(status=payment.status, provider_reference=payment.reference)
+                    return ProviderResult(
+                        status=payment.status, provider_reference=payment.reference
+                    )
         return None
 
     # -- webhooks ----------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 from typing import Any
@@ -103,7 +102,8 @@ def plugins_command(ctx: click.Context, as_json: bool) -> None:
 @click.option(
     "--localstripe",
     is_flag=True,
-    help="With --provider stripe: run against localstripe on 127.0.0.1 (needs paygate-stripe[test]).",
+    help="With --provider stripe: run against localstripe on 127.0.0.1 "
+    "(needs paygate-stripe[test]).",
 )
 @click.pass_context
 def demo_command(ctx: click.Context, database: str, provider: str, localstripe: bool) -> None:
@@ -123,16 +123,14 @@ def demo_command(ctx: click.Context, database: str, provider: str, localstripe: 
 
 
 def _add_commands() -> None:
-    import importlib
+    from paygate.cli.new_plugin import new_plugin_command
+    from paygate.cli.pricing import fees_command, quote_command
+    from paygate.cli.reconcile import reconcile_command
 
-    for module, attr, name in (
-        ("paygate.cli.pricing", "quote_command", "quote"),
-        ("paygate.cli.pricing", "fees_command", "fees"),
-        ("paygate.cli.reconcile", "reconcile_command", "reconcile"),
-        ("paygate.cli.new_plugin", "new_plugin_command", "new-plugin"),
-    ):
-        with contextlib.suppress(ImportError):  # TEMPORARY while the modules are written
-            main.add_command(getattr(importlib.import_module(module), attr), name)
+    main.add_command(quote_command, "quote")
+    main.add_command(fees_command, "fees")
+    main.add_command(reconcile_command, "reconcile")
+    main.add_command(new_plugin_command, "new-plugin")
 
 
 _add_commands()

@@ -30,7 +30,7 @@ DECLINED = "4000000000000341"
 THREE_DS = "4000002500003155"
 CARD_LIMITED_COUNTRY = "NG"
 #: A made-up test key: localstripe accepts any ``sk_test_`` key.
-LOCALSTRIPE_DEMO_KEY = "sk_test_paygate_demo_localstripe"  # noqa: S105
+LOCALSTRIPE_DEMO_KEY = "sk_test_paygate_demo_localstripe"
 
 
 class _Story:

@@ -36,6 +36,7 @@ import os
 import secrets as _secrets
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date as _date
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -65,6 +66,9 @@ from paygate.operations import FetchRequest, Operation, ProviderResult
 from paygate.testing.plugin import record_stubs
 from paygate.testing.recorder import RecordedRequest, RequestRecorder
 from paygate.testing.secrets import assert_no_secrets
+
+#: Cards in tests expire three years from now, so they never age into declines.
+EXP_YEAR = _date.today().year + 3
 
 if TYPE_CHECKING:
     from paygate.payments import Payments
@@ -320,7 +324,7 @@ class ProviderConformance:
         Return ``None`` for an outcome the gateway cannot produce.
         """
         number = STRIPE_TEST_CARDS.get(outcome)
-        return None if number is None else Card(number, 12, 2030, "123")
+        return None if number is None else Card(number, 12, EXP_YEAR, "123")
 
     def amount(self, currency: str) -> Money:
         """A payment amount every gateway accepts in ``currency``."""
