@@ -93,6 +93,7 @@ class PaygatePluginManager(pluggy.PluginManager):
         self.builtin_names: set[str] = set()
         self._providers: dict[str, tuple[object, ProviderInfo]] | None = None
         self._routed: dict[tuple[str, str], Any] = {}
+        self._candidates: dict[tuple[str, str | None], list[ProviderInfo]] = {}
         self._module_owner: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -112,6 +113,21 @@ class PaygatePluginManager(pluggy.PluginManager):
     def _invalidate(self) -> None:
         self._providers = None
         self._routed = {}
+        self._candidates = {}
+
+    def candidates(self, method_kind: str, currency: str | None) -> list[ProviderInfo]:
+        """Providers that take this payment-method kind and currency (cached)."""
+        key = (method_kind, currency)
+        found = self._candidates.get(key)
+        if found is None:
+            found = [
+                info
+                for _, info in self.providers().values()
+                if method_kind in info.payment_methods
+                and (currency is None or info.supports_currency(currency))
+            ]
+            self._candidates[key] = found
+        return list(found)
 
     # -- providers -------------------------------------------------------------
     def providers(self) -> dict[str, tuple[object, ProviderInfo]]:

@@ -8,7 +8,7 @@ between threads.
 
 from __future__ import annotations
 
-import secrets
+import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -45,6 +45,7 @@ from paygate.models import (
     Transaction,
     TransactionStatus,
     WebhookEvent,
+    construct,
     utcnow,
 )
 from paygate.money import Money
@@ -108,7 +109,9 @@ class ReconcileReport:
 
 
 def _new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(12)}"
+    # 96 random bits: unique, not secret. The random module is seeded from the
+    # OS and reseeded in forked children, and costs no system call per id.
+    return f"{prefix}_{random.getrandbits(96):024x}"
 
 
 def _check_key(key: object) -> str:
@@ -273,7 +276,8 @@ class Payments:
                 f"paygate.StoredPaymentMethod, not {type(method).__name__}",
                 param="method",
             )
-        context = ValidationContext.model_construct(
+        context = construct(
+            ValidationContext,
             operation=operation,
             amount=amount,
             customer=customer,
@@ -322,14 +326,10 @@ class Payments:
             info = pm.provider_info(provider)
         else:
             kind = _method_kind(method)
-            candidates = [
-                info
-                for _, info in pm.providers().values()
-                if kind in info.payment_methods
-                and (amount is None or info.supports_currency(amount.currency))
-            ]
+            candidates = pm.candidates(kind, amount.currency if amount else None)
             chosen = pm.hook.paygate_select_provider(
-                request=RoutingRequest.model_construct(
+                request=construct(
+                    RoutingRequest,
                     operation=operation,
                     amount=amount,
                     method_kind=kind,
@@ -546,7 +546,8 @@ class Payments:
         info = self._choose_provider(provider, operation, money, checked, cust)
         if require is not None:
             self._require(info, *require)
-        request = PaymentRequest.model_construct(
+        request = construct(
+            PaymentRequest,
             operation=operation,
             provider=info.name,
             transaction_id=self._transaction_id_for(key, _new_id("txn"), idempotency_key is None),
@@ -742,7 +743,8 @@ class Payments:
             self._require(info, "multiple_captures", "several captures")
         if not isinstance(final, bool):
             raise InvalidRequest("final must be True or False", param="final")
-        request = CaptureRequest.model_construct(
+        request = construct(
+            CaptureRequest,
             operation=Operation.CAPTURE,
             provider=tx.provider,
             transaction_id=tx.id,
@@ -769,7 +771,8 @@ class Payments:
             tx.provider_data.get("capture_closed") == "1"
         ):
             raise InvalidState(f"cannot void a {tx.status.value} transaction")
-        request = VoidRequest.model_construct(
+        request = construct(
+            VoidRequest,
             operation=Operation.VOID,
             provider=tx.provider,
             transaction_id=tx.id,
@@ -830,7 +833,8 @@ class Payments:
             self._require(info, "partial_refund", "partial refunds")
         if tx.refunded:
             self._require(info, "multiple_refunds", "several refunds")
-        request = RefundRequest.model_construct(
+        request = construct(
+            RefundRequest,
             operation=Operation.REFUND,
             provider=tx.provider,
             transaction_id=tx.id,
@@ -864,7 +868,8 @@ class Payments:
             raise InvalidState(f"cannot confirm a {tx.status.value} transaction")
         first = self.ledger.operations(transaction_id=tx.id)
         capture = bool(first) and first[0].operation == Operation.PURCHASE.value
-        request = ConfirmRequest.model_construct(
+        request = construct(
+            ConfirmRequest,
             operation=Operation.CONFIRM,
             provider=tx.provider,
             transaction_id=tx.id,
@@ -901,7 +906,8 @@ class Payments:
         )
         info = self._choose_provider(provider, Operation.STORE_PAYMENT_METHOD, None, checked, cust)
         self._require(info, "store_payment_method", "stored payment methods")
-        request = StoreRequest.model_construct(
+        request = construct(
+            StoreRequest,
             operation=Operation.STORE_PAYMENT_METHOD,
             provider=info.name,
             transaction_id=self._transaction_id_for(key, _new_id("spm"), idempotency_key is None),
@@ -972,7 +978,8 @@ class Payments:
         extra = _check_metadata(params)
         info = self.plugin_manager.provider_info(pending.provider)
         self._require(info, "store_payment_method", "stored payment methods")
-        request = ConfirmRequest.model_construct(
+        request = construct(
+            ConfirmRequest,
             operation=Operation.CONFIRM,
             provider=info.name,
             transaction_id=pending.setup_id,
@@ -1022,7 +1029,8 @@ class Payments:
         raw = body.encode() if isinstance(body, str) else body
         if not isinstance(raw, bytes):
             raise InvalidRequest("body must be the raw bytes received", param="body")
-        request = WebhookRequest.model_construct(
+        request = construct(
+            WebhookRequest,
             provider=info.name,
             headers={str(k): str(v) for k, v in headers.items()},
             body=raw,
@@ -1116,7 +1124,8 @@ class Payments:
             return "unknown"
         tx = self.ledger.get_transaction(record.transaction_id)
         request = _rebuild_request(record, tx)
-        fetch = FetchRequest.model_construct(
+        fetch = construct(
+            FetchRequest,
             operation=Operation.FETCH_TRANSACTION,
             provider=record.provider,
             transaction_id=record.transaction_id,
@@ -1229,7 +1238,8 @@ class Payments:
                 code=ErrorCode.INVALID_CURRENCY,
                 param="currency",
             )
-        context = PricingContext.model_construct(
+        context = construct(
+            PricingContext,
             items=tuple(lines),
             cycle="annual" if cycle == "annual" else "monthly",
             customer=customer,
@@ -1270,7 +1280,8 @@ class Payments:
         if not isinstance(name, str):
             raise InvalidRequest("provider must be a provider name", param="provider")
         self.plugin_manager.provider_info(name)
-        context = FeeContext.model_construct(
+        context = construct(
+            FeeContext,
             amount=money,
             provider=name,
             kind=str(kind),
@@ -1323,7 +1334,8 @@ def _rebuild_request(record: OperationRecord, tx: Transaction | None) -> Operati
         raise InvalidState(f"the ledger lacks what {op.value} {record.idempotency_key} needs")
     if op is Operation.CAPTURE:
         assert amount is not None and tx is not None
-        return CaptureRequest.model_construct(
+        return construct(
+            CaptureRequest,
             **common,
             amount=amount,
             authorized=tx.amount,
@@ -1332,7 +1344,8 @@ def _rebuild_request(record: OperationRecord, tx: Transaction | None) -> Operati
         )
     if op is Operation.REFUND:
         assert amount is not None and tx is not None
-        return RefundRequest.model_construct(
+        return construct(
+            RefundRequest,
             **common,
             amount=amount,
             captured=tx.captured,
@@ -1340,18 +1353,19 @@ def _rebuild_request(record: OperationRecord, tx: Transaction | None) -> Operati
             reason=data.get("reason"),
         )
     if op is Operation.VOID:
-        return VoidRequest.model_construct(**common, amount=amount)
+        return construct(VoidRequest, **common, amount=amount)
     if op is Operation.CONFIRM:
-        return ConfirmRequest.model_construct(
-            **common, amount=amount, capture=bool(data.get("capture")), params={}
+        return construct(
+            ConfirmRequest, **common, amount=amount, capture=bool(data.get("capture")), params={}
         )
     customer_id = data.get("customer_id")
     # Only what apply_outcome reads of them (display, id) is stood in for.
     customer: Any = _RecordedCustomer(str(customer_id)) if customer_id else None
     method: Any = _RecordedMethod(data.get("payment_method"))
     if op is Operation.STORE_PAYMENT_METHOD:
-        return StoreRequest.model_construct(**common, method=method, customer=customer)
-    return PaymentRequest.model_construct(
+        return construct(StoreRequest, **common, method=method, customer=customer)
+    return construct(
+        PaymentRequest,
         **common,
         amount=amount,
         method=method,

@@ -9,6 +9,7 @@ back, or a plugin author's careless log line, leaks nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -34,6 +35,11 @@ _SECRET_FIELD = re.compile(
     r"api_key|apikey|password|passwd|secret|access_token|refresh_token|authorization|"
     r"webhook_secret)[\"']?(?:\]|%5D)?(?:\s*[:=]\s*|\s+(?=[0-9]))[\"']?)(?!\[REDACTED\])([^\"'&,\s})\]]+)"
 )
+
+# What at least one pattern above needs: ":" or "=" or a space before a digit
+# (fields, URL credentials), "_live_"/"_test_" (API keys), "whsec_",
+# "bearer "/"basic " (credentials). Keep in step with the patterns above.
+_MAYBE_SECRET = re.compile(r"[:=]|_(?:live|test)_|whsec_|(?i:bearer|basic)\s|\s[0-9]")
 
 #: Keys whose values are secrets wherever they appear in a mapping.
 SECRET_KEYS = frozenset(
@@ -118,12 +124,24 @@ def scrub_text(text: str) -> str:
     """
     if not text:
         return text
+    if _MAYBE_SECRET.search(text) is None and _PAN_CANDIDATE.search(text) is None:
+        # Most stored strings (ids, amounts, statuses) hold none of what every
+        # secret pattern below needs: skip the substitutions.
+        return text
     out = _SECRET_TOKENS.sub(REDACTED, text)
     out = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}:{REDACTED}@", out)
     out = _SECRET_FIELD.sub(lambda m: m.group(1) + REDACTED, out)
     if sum(ch.isdigit() for ch in out) >= 13:
         out = _PAN_CANDIDATE.sub(_mask_pan, out)
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_secret_key(name: str) -> bool:
+    # Key names repeat endlessly across transcripts: decide each one once.
+    lowered = name.lower()
+    bare = lowered.rsplit("[", 1)[-1].rstrip("]")
+    return lowered in SECRET_KEYS or bare in SECRET_KEYS
 
 
 def scrub_strings(value: Any) -> Any:
@@ -144,15 +162,18 @@ def scrub_data(value: Any) -> Any:
     Values under :data:`SECRET_KEYS` (also Stripe's ``card[cvc]`` form) are
     replaced whole; every string is passed through :func:`scrub_text`.
     """
-    if isinstance(value, Mapping):
+    if type(value) is str:  # the common leaf, before the slower ABC check
+        return scrub_text(value)
+    if value is None or type(value) in (bool, int, float):
+        return value
+    if type(value) is dict or isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key, item in value.items():
-            name = str(key).lower()
-            bare = name.rsplit("[", 1)[-1].rstrip("]")
-            if name in SECRET_KEYS or bare in SECRET_KEYS:
-                out[str(key)] = REDACTED
+            name = key if type(key) is str else str(key)
+            if _is_secret_key(name):
+                out[name] = REDACTED
             else:
-                out[str(key)] = scrub_data(item)
+                out[name] = scrub_data(item)
         return out
     if isinstance(value, (list, tuple)):
         return [scrub_data(v) for v in value]

@@ -11,7 +11,14 @@ from datetime import datetime
 from typing import Any
 
 from paygate.errors import PaygateError
-from paygate.models import Capture, ErrorInfo, Refund, Transaction, TransactionStatus
+from paygate.models import (
+    Capture,
+    ErrorInfo,
+    Refund,
+    Transaction,
+    TransactionStatus,
+    construct,
+)
 from paygate.money import Money
 from paygate.operations import (
     CaptureRequest,
@@ -74,7 +81,8 @@ def new_transaction(
     captures: tuple[Capture, ...] = ()
     if captured:
         captures = (
-            Capture(
+            construct(
+                Capture,
                 id=f"{request.transaction_id}_c1",
                 amount=captured,
                 provider_reference=result.operation_reference if result else None,
@@ -82,7 +90,10 @@ def new_transaction(
             ),
         )
     err = result.error if result is not None else (error_info(error) if error else None)
-    return Transaction(
+    # Every value here is already validated (the request's, the provider
+    # result's, or computed): construct without validating them again.
+    return construct(
+        Transaction,
         id=request.transaction_id,
         provider=request.provider,
         provider_reference=result.provider_reference if result else None,
@@ -98,6 +109,7 @@ def new_transaction(
         description=request.description,
         metadata=dict(request.metadata),
         provider_data=dict(result.provider_data) if result else {},
+        refunds=(),
         created_at=now,
         updated_at=now,
     )

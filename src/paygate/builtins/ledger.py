@@ -28,6 +28,7 @@ from paygate.ledger.fingerprint import fingerprint
 from paygate.ledger.records import OperationRecord as _Record
 from paygate.ledger.webhooks import apply_event
 from paygate.models import ErrorInfo, Transaction, TransactionStatus, WebhookEvent, utcnow
+from paygate.money import Money
 from paygate.operations import (
     CaptureRequest,
     OperationRequest,
@@ -75,19 +76,50 @@ def method_display(method: Any) -> str | None:
     return "PayPal"
 
 
+_SUMMARY_FIELDS = (
+    "amount",
+    "capture",
+    "off_session",
+    "description",
+    "return_url",
+    "final",
+    "reason",
+    "params",
+    "of_operation",
+)
+
+
+_FREE_TEXT = ("metadata", "description", "reason", "params", "return_url", "payment_method")
+
+
 def request_summary(request: OperationRequest) -> dict[str, Any]:
     """What reconcile needs to rebuild the request: never the payment method
     itself (so never a PAN or CVC), only how it is displayed."""
-    data: dict[str, Any] = request.model_dump(
-        mode="json", exclude={"method", "customer", "config", "provider_data"}
-    )
-    method = getattr(request, "method", None)
-    if method is not None:
-        data["payment_method"] = method_display(method)
-    customer = getattr(request, "customer", None)
+    # Built field by field: a model_dump per operation costs more than the rest.
+    fields = type(request).model_fields
+    data: dict[str, Any] = {
+        "operation": request.operation.value,
+        "provider": request.provider,
+        "transaction_id": request.transaction_id,
+        "idempotency_key": request.idempotency_key,
+        "provider_reference": request.provider_reference,
+        "metadata": dict(request.metadata),
+    }
+    for name in _SUMMARY_FIELDS:
+        if name in fields:
+            value = getattr(request, name)
+            data[name] = value.to_dict() if isinstance(value, Money) else value
+    if "method" in fields and getattr(request, "method", None) is not None:
+        data["payment_method"] = method_display(request.method)  # type: ignore[attr-defined]
+    customer = getattr(request, "customer", None) if "customer" in fields else None
     if customer is not None:
         data["customer_id"] = customer.id
-    return dict(scrub_data(data))
+    # Only the free text a host or payer typed can hold a secret; ids,
+    # amounts and flags are the core's own.
+    for name in _FREE_TEXT:
+        if data.get(name):
+            data[name] = scrub_data(data[name])
+    return data
 
 
 def clean_transaction(tx: Transaction | None) -> Transaction | None:

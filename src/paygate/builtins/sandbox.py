@@ -43,6 +43,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -243,7 +244,7 @@ class SandboxProvider:
     def state(self) -> dict[str, Any]:
         """What the gateway remembers, for tests: payments by reference, the
         status of the answer kept for each idempotency key, and ``effects``."""
-        with self._state():
+        with self._guarded():
             return {
                 "payments": {ref: self.payment(ref) for ref in self._payments},
                 "by_transaction": dict(self._by_tx),
@@ -252,6 +253,10 @@ class SandboxProvider:
             }
 
     # -- persistence (``state_file``) ----------------------------------------------
+    def _guarded(self) -> AbstractContextManager[Any]:
+        # The plain lock when nothing is persisted: no generator per call.
+        return self._lock if self._state_path is None else self._state()
+
     @contextlib.contextmanager
     def _state(self) -> Iterator[None]:
         """The gateway's lock; with ``state_file``, also the file's lock, the
@@ -341,7 +346,7 @@ class SandboxProvider:
                 status_code=429,
                 retry_safe=True,
             )
-        with self._state():
+        with self._guarded():
             cached = self._idem.get(request.idempotency_key)
             if cached is None:
                 cached = action()
@@ -621,7 +626,7 @@ class SandboxProvider:
         self.calls.append(("fetch_transaction", request.idempotency_key, request.transaction_id))
         if self.latency:
             time.sleep(self.latency)
-        with self._state():
+        with self._guarded():
             # The gateway remembers each request by idempotency key, like Stripe.
             known = self._idem.get(request.idempotency_key)
             if known is not None:
@@ -647,7 +652,7 @@ class SandboxProvider:
         self, event_type: str, transaction_id: str, *, event_id: str | None = None
     ) -> tuple[dict[str, str], bytes]:
         """A signed delivery for tests and demos: ``(headers, body)``."""
-        with self._state():
+        with self._guarded():
             ref = self._by_tx.get(transaction_id)
             payment = self._payments.get(ref or "")
         body = json.dumps(

@@ -34,8 +34,12 @@ def method_summary(method: Any) -> dict[str, Any]:
     return {"kind": method.kind, "email": getattr(method, "email", None)}
 
 
+_OPTIONAL_FIELDS = ("capture", "off_session", "description", "final", "reason", "params")
+
+
 def fingerprint(request: OperationRequest) -> str:
     """The request digest the ledger stores beside the idempotency key."""
+    fields = type(request).model_fields
     payload: dict[str, Any] = {
         "operation": request.operation.value,
         "provider": request.provider,
@@ -43,17 +47,14 @@ def fingerprint(request: OperationRequest) -> str:
     }
     if request.operation not in _CREATING:
         payload["transaction_id"] = request.transaction_id
-    amount = getattr(request, "amount", None)
+    amount = request.amount if "amount" in fields else None  # type: ignore[attr-defined]
     if amount is not None:
         payload["amount"] = [str(amount.amount), amount.currency]
     if isinstance(request, (PaymentRequest, StoreRequest)):
         payload["method"] = method_summary(request.method)
         payload["customer"] = request.customer.id if request.customer else None
-    if isinstance(request, PaymentRequest):
-        payload["capture"] = request.capture
-        payload["off_session"] = request.off_session
-        payload["description"] = request.description
-    for field in ("final", "reason", "params"):
-        if hasattr(request, field):
+    # hasattr() on a pydantic model is slow for absent names: ask the class.
+    for field in _OPTIONAL_FIELDS:
+        if field in fields:
             payload[field] = getattr(request, field)
     return request_digest(payload)

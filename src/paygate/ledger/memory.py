@@ -56,7 +56,8 @@ class MemoryLedger(LedgerStore):
                 record.created_at = existing.created_at
             else:
                 self._ops_by_tx.setdefault(record.transaction_id, []).append(record.idempotency_key)
-            self._ops[record.idempotency_key] = replace(record)
+            # The caller made this record for us and keeps no reference to it.
+            self._ops[record.idempotency_key] = record
             return held
 
     def finish(

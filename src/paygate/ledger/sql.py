@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -45,6 +46,35 @@ from paygate.ledger.records import OperationRecord, OperationState, Reservation
 from paygate.ledger.schema import metadata, operations, transactions, webhook_events
 from paygate.models import Transaction
 from paygate.money import Money
+
+# Statements on the hot path, built once: constructing SQLAlchemy statements
+# per call cost more than executing them (SQLAlchemy caches the compiled form
+# of a statement object; bind parameters carry the values).
+_OP_BY_KEY = select(operations).where(operations.c.idempotency_key == bindparam("p_key"))
+_INSERT_OP = insert(operations)
+_TX_DATA = select(transactions.c.data).where(transactions.c.id == bindparam("p_id"))
+_TX_DATA_FOR_UPDATE = _TX_DATA.with_for_update()
+_INSERT_TX = insert(transactions)
+_UPDATE_TX = update(transactions).where(transactions.c.id == bindparam("p_id"))
+
+
+def _finish_statement(with_reference: bool, expected: int) -> Any:
+    values: dict[str, Any] = {
+        "state": bindparam("p_state"),
+        "operation_reference": bindparam("p_operation_reference"),
+        "error": bindparam("p_error"),
+        "result": bindparam("p_result"),
+        "updated_at": bindparam("p_updated_at"),
+    }
+    if with_reference:
+        values["provider_reference"] = bindparam("p_provider_reference")
+    stmt = update(operations).where(operations.c.idempotency_key == bindparam("p_key"))
+    if expected:
+        stmt = stmt.where(operations.c.state.in_(bindparam("p_expected", expanding=True)))
+    return stmt.values(**values)
+
+
+_FINISH = {(ref, exp): _finish_statement(ref, exp) for ref in (False, True) for exp in (0, 1)}
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -107,10 +137,8 @@ class SQLLedger(LedgerStore):
 
     # -- helpers -----------------------------------------------------------
     def _lock_tx(self, conn: Connection, transaction_id: str) -> Transaction | None:
-        stmt = select(transactions.c.data).where(transactions.c.id == transaction_id)
-        if not self._is_sqlite:
-            stmt = stmt.with_for_update()
-        row = conn.execute(stmt).first()
+        stmt = _TX_DATA if self._is_sqlite else _TX_DATA_FOR_UPDATE
+        row = conn.execute(stmt, {"p_id": transaction_id}).first()
         return Transaction.model_validate_json(row[0]) if row else None
 
     @staticmethod
@@ -144,9 +172,7 @@ class SQLLedger(LedgerStore):
     # -- interface ---------------------------------------------------------
     def find_operation(self, idempotency_key: str) -> OperationRecord | None:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(operations).where(operations.c.idempotency_key == idempotency_key)
-            ).first()
+            row = conn.execute(_OP_BY_KEY, {"p_key": idempotency_key}).first()
             if self._is_sqlite:
                 conn.rollback()
         return self._record(row) if row else None
@@ -156,9 +182,7 @@ class SQLLedger(LedgerStore):
         now = rec.created_at or datetime.now(UTC)
         try:
             with self._write() as conn:
-                existing = conn.execute(
-                    select(operations).where(operations.c.idempotency_key == rec.idempotency_key)
-                ).first()
+                existing = conn.execute(_OP_BY_KEY, {"p_key": rec.idempotency_key}).first()
                 held = False
                 if existing is not None:
                     held = takeover(self._record(existing), rec)
@@ -178,21 +202,22 @@ class SQLLedger(LedgerStore):
                     rec.reservation_kind = reservation.kind
                     rec.amount = reservation.amount
                 conn.execute(
-                    insert(operations).values(
-                        idempotency_key=rec.idempotency_key,
-                        operation=rec.operation,
-                        provider=rec.provider,
-                        transaction_id=rec.transaction_id,
-                        request_digest=rec.request_digest,
-                        state=rec.state.value,
-                        currency=rec.amount.currency if rec.amount else None,
-                        amount_minor=rec.amount.minor_units if rec.amount else None,
-                        reservation_kind=rec.reservation_kind,
-                        provider_reference=rec.provider_reference,
-                        request=json.dumps(rec.request, default=str),
-                        created_at=now,
-                        updated_at=now,
-                    )
+                    _INSERT_OP,
+                    {
+                        "idempotency_key": rec.idempotency_key,
+                        "operation": rec.operation,
+                        "provider": rec.provider,
+                        "transaction_id": rec.transaction_id,
+                        "request_digest": rec.request_digest,
+                        "state": rec.state.value,
+                        "currency": rec.amount.currency if rec.amount else None,
+                        "amount_minor": rec.amount.minor_units if rec.amount else None,
+                        "reservation_kind": rec.reservation_kind,
+                        "provider_reference": rec.provider_reference,
+                        "request": json.dumps(rec.request, default=str),
+                        "created_at": now,
+                        "updated_at": now,
+                    },
                 )
             return held
         except IntegrityError:
@@ -218,19 +243,20 @@ class SQLLedger(LedgerStore):
     ) -> Transaction | None:
         with self._write() as conn:
             current = self._lock_tx(conn, transaction_id)
-            values: dict[str, Any] = {
-                "state": state.value,
-                "operation_reference": operation_reference,
-                "error": json.dumps(error) if error else None,
-                "result": json.dumps(result or {}, default=str),
-                "updated_at": now,
+            params: dict[str, Any] = {
+                "p_key": idempotency_key,
+                "p_state": state.value,
+                "p_operation_reference": operation_reference,
+                "p_error": json.dumps(error) if error else None,
+                "p_result": json.dumps(result or {}, default=str),
+                "p_updated_at": now,
             }
             if provider_reference:
-                values["provider_reference"] = provider_reference
-            stmt = update(operations).where(operations.c.idempotency_key == idempotency_key)
+                params["p_provider_reference"] = provider_reference
             if expected is not None:
-                stmt = stmt.where(operations.c.state.in_([s.value for s in expected]))
-            if conn.execute(stmt.values(**values)).rowcount == 0 and expected is not None:
+                params["p_expected"] = [s.value for s in expected]
+            stmt = _FINISH[(bool(provider_reference), int(expected is not None))]
+            if conn.execute(stmt, params).rowcount == 0 and expected is not None:
                 raise StaleFinish(idempotency_key)
             tx = apply(current)
             if tx is not None:
@@ -252,9 +278,9 @@ class SQLLedger(LedgerStore):
             "updated_at": now,
         }
         if exists:
-            conn.execute(update(transactions).where(transactions.c.id == tx.id).values(**row))
+            conn.execute(_UPDATE_TX, {"p_id": tx.id, **row})
         else:
-            conn.execute(insert(transactions).values(id=tx.id, created_at=tx.created_at, **row))
+            conn.execute(_INSERT_TX, {"id": tx.id, "created_at": tx.created_at, **row})
 
     def _holding(self, conn: Connection, transaction_id: str) -> list[OperationRecord]:
         return [

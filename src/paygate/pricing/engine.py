@@ -44,7 +44,8 @@ from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 
 from paygate.errors import ErrorCode, InvalidRequest
-from paygate.money import Money
+from paygate.models import construct
+from paygate.money import Money, currency_exponent
 from paygate.pricing.models import (
     Adjustment,
     FeeBreakdown,
@@ -214,8 +215,11 @@ def build_quote(
     ]
     current = list(list_minor)
 
+    exponent = currency_exponent(currency)
+
     def money(minor: int) -> Money:
-        return Money.from_minor(minor, currency)
+        # Integer minor units are exact by construction: no re-validation.
+        return Money._trusted(Decimal(minor).scaleb(-exponent), currency, exponent)
 
     adjustment_lines: list[QuoteLine] = []
     discounts = 0
@@ -277,7 +281,8 @@ def build_quote(
             current[i] += sign * part
             allocations[items[i].sku] = allocations.get(items[i].sku, 0) + sign * part
         adjustment_lines.append(
-            QuoteLine(
+            construct(
+                QuoteLine,
                 kind="adjustment",
                 code=adj.code,
                 label=adj.label,
@@ -298,7 +303,8 @@ def build_quote(
         amount = _fee_amount(fee, money(after_adjustments), rounding)
         fee_total += _minor(amount)
         fee_lines.append(
-            QuoteLine(
+            construct(
+                QuoteLine,
                 kind="fee",
                 code=fee.code,
                 label=fee.label,
@@ -309,7 +315,8 @@ def build_quote(
         )
 
     item_lines = [
-        QuoteLine(
+        construct(
+            QuoteLine,
             kind="item",
             code=item.sku,
             label=_item_label(item, m),
