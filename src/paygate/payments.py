@@ -287,8 +287,8 @@ class Payments:
             facts={},
         )
         problems: list[InvalidRequest] = []
-        for found in self.plugin_manager.hook.paygate_validate_payment_method(
-            method=method, context=context
+        for found in self._call_plugins(
+            "paygate_validate_payment_method", method=method, context=context
         ):
             if found:
                 problems.extend(found)
@@ -327,7 +327,8 @@ class Payments:
         else:
             kind = _method_kind(method)
             candidates = pm.candidates(kind, amount.currency if amount else None)
-            chosen = pm.hook.paygate_select_provider(
+            chosen = self._call_plugins(
+                "paygate_select_provider",
                 request=construct(
                     RoutingRequest,
                     operation=operation,
@@ -368,6 +369,25 @@ class Payments:
                 param="number",
             )
         return info
+
+    def _call_plugins(self, hook_name: str, caller: Any = None, **kwargs: Any) -> Any:
+        """Call a collecting or routing hook; a plugin's bug becomes ``PluginError``.
+
+        Done here, not by the guard's wrappers, because these run on every
+        payment and every quote: a ``try`` costs nothing until it catches.
+        """
+        pm = self.plugin_manager
+        try:
+            return (caller or getattr(pm.hook, hook_name))(**kwargs)
+        except PaygateError:
+            raise
+        except Exception as exc:
+            name = pm.culprit(exc.__traceback__)
+            raise PluginError(
+                f"plugin {name!r} failed in {hook_name}: {type(exc).__name__}: "
+                f"{scrub_text(str(exc))}",
+                plugin=name,
+            ) from exc
 
     def _require(self, info: ProviderInfo, capability: str, what: str) -> None:
         if not getattr(info.capabilities, capability):
@@ -1248,7 +1268,7 @@ class Payments:
         )
         adjustments = [
             adj
-            for found in self.plugin_manager.hook.paygate_price_adjustments(context=context)
+            for found in self._call_plugins("paygate_price_adjustments", context=context)
             if found
             for adj in found
         ]
@@ -1292,7 +1312,12 @@ class Payments:
             config=self._settings,
         )
         caller = self.plugin_manager.routed("paygate_calculate_fees", name)
-        lines = [line for found in caller(context=context) if found for line in found]
+        lines = [
+            line
+            for found in self._call_plugins("paygate_calculate_fees", caller, context=context)
+            if found
+            for line in found
+        ]
         return build_fee_breakdown(context, lines, rounding=self.rounding)
 
 

@@ -14,7 +14,12 @@ if TYPE_CHECKING:
 
 
 class PluginGuard:
-    """Innermost wrapper (``trylast``) around every routed and collected hook."""
+    """Innermost wrapper (``trylast``) around every routed operation hook.
+
+    The collecting hooks (validation, routing, fees, adjustments) are guarded
+    by the facade itself (``Payments._call_plugins``): they run on every
+    payment and quote, and a ``try`` there costs less than a wrapper.
+    """
 
     def __init__(self) -> None:
         self._pm: PaygatePluginManager | None = None
@@ -80,21 +85,3 @@ class PluginGuard:
     @hookimpl(wrapper=True, trylast=True)
     def paygate_parse_webhook(self, request: Any) -> Generator[None, Any, Any]:
         return (yield from self._guard("paygate_parse_webhook", request))
-
-    @hookimpl(wrapper=True, trylast=True)
-    def paygate_validate_payment_method(
-        self, method: Any, context: Any
-    ) -> Generator[None, Any, Any]:
-        return (yield from self._guard("paygate_validate_payment_method"))
-
-    @hookimpl(wrapper=True, trylast=True)
-    def paygate_select_provider(self, request: Any, candidates: Any) -> Generator[None, Any, Any]:
-        return (yield from self._guard("paygate_select_provider"))
-
-    @hookimpl(wrapper=True, trylast=True)
-    def paygate_calculate_fees(self, context: Any) -> Generator[None, Any, Any]:
-        return (yield from self._guard("paygate_calculate_fees"))
-
-    @hookimpl(wrapper=True, trylast=True)
-    def paygate_price_adjustments(self, context: Any) -> Generator[None, Any, Any]:
-        return (yield from self._guard("paygate_price_adjustments"))

@@ -89,7 +89,8 @@ _SUMMARY_FIELDS = (
 )
 
 
-_FREE_TEXT = ("metadata", "description", "reason", "params", "return_url", "payment_method")
+# payment_method is the core's own display ("Visa •••• 4242"): not scrubbed.
+_FREE_TEXT = ("metadata", "description", "reason", "params", "return_url")
 
 
 def request_summary(request: OperationRequest) -> dict[str, Any]:

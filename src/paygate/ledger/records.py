@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -55,6 +54,19 @@ class OperationRecord:
 
 
 def request_digest(payload: dict[str, Any]) -> str:
-    """A stable digest of what a request asks for (secrets already excluded)."""
-    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    """A stable digest of what a request asks for (secrets already excluded).
+
+    The repr of sorted (key, value) pairs of strings, numbers, booleans and
+    None is stable across runs and Python versions, and cheaper than JSON on
+    the hot path. Nested mappings (metadata, params, the method summary) are
+    one level deep and sorted too.
+    """
+    items = []
+    for key in sorted(payload):
+        value = payload[key]
+        if isinstance(value, dict):  # metadata, params, the method summary: one level
+            value = tuple(sorted((str(k), v) for k, v in value.items()))
+        elif isinstance(value, list):
+            value = tuple(value)
+        items.append((key, value))
+    return hashlib.sha256(repr(items).encode()).hexdigest()

@@ -58,6 +58,9 @@ _INSERT_TX = insert(transactions)
 _UPDATE_TX = update(transactions).where(transactions.c.id == bindparam("p_id"))
 
 
+_EXPECTED_SLOTS = len(OperationState)
+
+
 def _finish_statement(with_reference: bool, expected: int) -> Any:
     values: dict[str, Any] = {
         "state": bindparam("p_state"),
@@ -70,11 +73,32 @@ def _finish_statement(with_reference: bool, expected: int) -> Any:
         values["provider_reference"] = bindparam("p_provider_reference")
     stmt = update(operations).where(operations.c.idempotency_key == bindparam("p_key"))
     if expected:
-        stmt = stmt.where(operations.c.state.in_(bindparam("p_expected", expanding=True)))
+        # Three fixed slots (padded by repeating the last state) instead of an
+        # expanding IN, which is re-rendered on every execution.
+        slots = [bindparam(f"p_expected{i}") for i in range(_EXPECTED_SLOTS)]
+        stmt = stmt.where(operations.c.state.in_(slots))
     return stmt.values(**values)
 
 
 _FINISH = {(ref, exp): _finish_statement(ref, exp) for ref in (False, True) for exp in (0, 1)}
+
+
+def _op_row(rec: OperationRecord, now: datetime) -> dict[str, Any]:
+    return {
+        "idempotency_key": rec.idempotency_key,
+        "operation": rec.operation,
+        "provider": rec.provider,
+        "transaction_id": rec.transaction_id,
+        "request_digest": rec.request_digest,
+        "state": rec.state.value,
+        "currency": rec.amount.currency if rec.amount else None,
+        "amount_minor": rec.amount.minor_units if rec.amount else None,
+        "reservation_kind": rec.reservation_kind,
+        "provider_reference": rec.provider_reference,
+        "request": json.dumps(rec.request, default=str),
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -108,10 +132,11 @@ def make_engine(url: str) -> Engine:
             @event.listens_for(engine, "begin")
             def _on_begin(conn: Connection) -> None:
                 # Writers take the lock up front; readers stay deferred (WAL).
-                if conn.get_execution_options().get("paygate_write"):
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
-                else:
-                    conn.exec_driver_sql("BEGIN")
+                # Straight to the driver: this runs twice per operation.
+                write = conn.get_execution_options().get("paygate_write")
+                conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+                    "BEGIN IMMEDIATE" if write else "BEGIN"
+                )
 
             return engine
         if url.startswith("postgresql://"):
@@ -130,6 +155,8 @@ class SQLLedger(LedgerStore):
         self._is_sqlite = self.engine.dialect.name == "sqlite"
         # One writer at a time inside this process spares SQLite's busy loop.
         self._write_lock = threading.Lock() if self._is_sqlite else None
+        self._writer: Connection | None = None
+        self._keep_writer = self._is_sqlite and not isinstance(self.engine.pool, StaticPool)
         if create:
             from paygate.ledger.migrations import upgrade
 
@@ -180,6 +207,14 @@ class SQLLedger(LedgerStore):
     def begin(self, record: OperationRecord, reservation: Reservation | None = None) -> bool:
         rec = replace(record)
         now = rec.created_at or datetime.now(UTC)
+        if reservation is None:
+            # Most keys are new: one INSERT, and the primary key says if not.
+            try:
+                with self._write() as conn:
+                    conn.execute(_INSERT_OP, _op_row(rec, now))
+                return False
+            except IntegrityError:
+                pass  # recorded before: see below whether this call may take it over
         try:
             with self._write() as conn:
                 existing = conn.execute(_OP_BY_KEY, {"p_key": rec.idempotency_key}).first()
@@ -201,24 +236,7 @@ class SQLLedger(LedgerStore):
                     check_reservation(tx, reservation, holding)
                     rec.reservation_kind = reservation.kind
                     rec.amount = reservation.amount
-                conn.execute(
-                    _INSERT_OP,
-                    {
-                        "idempotency_key": rec.idempotency_key,
-                        "operation": rec.operation,
-                        "provider": rec.provider,
-                        "transaction_id": rec.transaction_id,
-                        "request_digest": rec.request_digest,
-                        "state": rec.state.value,
-                        "currency": rec.amount.currency if rec.amount else None,
-                        "amount_minor": rec.amount.minor_units if rec.amount else None,
-                        "reservation_kind": rec.reservation_kind,
-                        "provider_reference": rec.provider_reference,
-                        "request": json.dumps(rec.request, default=str),
-                        "created_at": now,
-                        "updated_at": now,
-                    },
-                )
+                conn.execute(_INSERT_OP, _op_row(rec, now))
             return held
         except IntegrityError:
             # Lost a race on the key's primary key to another worker.
@@ -254,7 +272,9 @@ class SQLLedger(LedgerStore):
             if provider_reference:
                 params["p_provider_reference"] = provider_reference
             if expected is not None:
-                params["p_expected"] = [s.value for s in expected]
+                states = [s.value for s in expected] or [""]
+                for i in range(_EXPECTED_SLOTS):
+                    params[f"p_expected{i}"] = states[min(i, len(states) - 1)]
             stmt = _FINISH[(bool(provider_reference), int(expected is not None))]
             if conn.execute(stmt, params).rowcount == 0 and expected is not None:
                 raise StaleFinish(idempotency_key)
@@ -375,6 +395,9 @@ class SQLLedger(LedgerStore):
         return [dict(r._mapping) for r in rows]
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         self.engine.dispose()
 
 
@@ -386,11 +409,18 @@ class _WriteScope:
         self._conn: Connection | None = None
 
     def __enter__(self) -> Connection:
-        lock = self._ledger._write_lock
+        ledger = self._ledger
+        lock = ledger._write_lock
         if lock is not None:
             lock.acquire()
         try:
-            conn = self._ledger.engine.connect().execution_options(paygate_write=True)
+            conn = ledger._writer if lock is not None else None
+            if conn is None:
+                conn = ledger.engine.connect().execution_options(paygate_write=True)
+                if lock is not None and ledger._keep_writer:
+                    # SQLite has one writer at a time anyway (the lock above):
+                    # keep its connection instead of a pool round trip per write.
+                    ledger._writer = conn
             conn.begin()
         except BaseException:
             if lock is not None:
@@ -400,6 +430,7 @@ class _WriteScope:
         return conn
 
     def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        ledger = self._ledger
         conn = self._conn
         assert conn is not None
         try:
@@ -407,10 +438,16 @@ class _WriteScope:
                 conn.commit()
             else:
                 conn.rollback()
-        finally:
+        except BaseException:
+            # A connection that cannot end its transaction is not reused.
+            ledger._writer = None
             conn.close()
-            if self._ledger._write_lock is not None:
-                self._ledger._write_lock.release()
+            raise
+        finally:
+            if conn is not ledger._writer:
+                conn.close()
+            if ledger._write_lock is not None:
+                ledger._write_lock.release()
 
 
 __all__ = ["SQLLedger", "make_engine", "metadata"]
