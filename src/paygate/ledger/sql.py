@@ -75,7 +75,7 @@ def _finish_statement(with_reference: bool, expected: int) -> Any:
     if expected:
         # Three fixed slots (padded by repeating the last state) instead of an
         # expanding IN, which is re-rendered on every execution.
-        slots = [bindparam(f"p_expected{i}") for i in range(_EXPECTED_SLOTS)]
+        slots: list[Any] = [bindparam(f"p_expected{i}") for i in range(_EXPECTED_SLOTS)]
         stmt = stmt.where(operations.c.state.in_(slots))
     return stmt.values(**values)
 
