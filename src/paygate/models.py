@@ -67,11 +67,10 @@ def construct(cls: type[_M], **values: Any) -> _M:
                 static[name] = info.default
         spec = _DEFAULTS[cls] = (static, tuple(factories))
     static, factory_specs = spec
-    data = dict(static)
+    data = {**static, **values}
     for name, factory in factory_specs:
         if name not in values:
             data[name] = factory()
-    data.update(values)
     obj = cls.__new__(cls)
     object.__setattr__(obj, "__dict__", data)
     object.__setattr__(obj, "__pydantic_fields_set__", set(values))

@@ -163,11 +163,12 @@ class Money:
 
     @classmethod
     def _trusted(cls, amount: Decimal, currency: str, exponent: int) -> Money:
-        # Internal fast path for values already quantized to the currency.
+        # Internal fast path for values already quantized to the currency:
+        # the slots' own setters, since __setattr__ is closed (immutability).
         self = object.__new__(cls)
-        object.__setattr__(self, "_amount", amount)
-        object.__setattr__(self, "_currency", currency)
-        object.__setattr__(self, "_exponent", exponent)
+        _set_amount(self, amount)
+        _set_currency(self, currency)
+        _set_exponent(self, exponent)
         return self
 
     @classmethod
@@ -362,6 +363,11 @@ class Money:
                 lambda m: m.to_dict(), when_used="json"
             ),
         )
+
+
+_set_amount = Money.__dict__["_amount"].__set__
+_set_currency = Money.__dict__["_currency"].__set__
+_set_exponent = Money.__dict__["_exponent"].__set__
 
 
 __all__ = ["DEFAULT_ROUNDING", "Money", "currency_exponent"]

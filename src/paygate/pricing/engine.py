@@ -55,6 +55,7 @@ from paygate.pricing.models import (
     PricingContext,
     Quote,
     QuoteLine,
+    check_quote_total,
 )
 
 #: Item kinds billed every month: an annual quote bills 12 months of them.
@@ -80,6 +81,9 @@ ROUNDING_MODES: frozenset[str] = frozenset(
 #: Digits of the exact products (amount × rate) before their one rounding step:
 #: an 18-digit amount times a rate with many decimals still fits.
 _PRECISION = 80
+#: One context for those exact products, instead of a localcontext() per use.
+_EXACT = decimal.Context(prec=_PRECISION)
+_ONE = Decimal(1)
 
 __all__ = [
     "MONTHS_PER_YEAR",
@@ -119,6 +123,18 @@ def _allocate(total: int, weights: Sequence[int], caps: Sequence[int] | None = N
     parts = [0] * n
     if total == 0 or n == 0:
         return parts
+    weight_sum = sum(weights)
+    if weight_sum > 0 and (caps is None or min(caps) > 0):
+        # The usual case: the general loop's first pass (every part open),
+        # in plain lists; kept when no part goes over its cap.
+        first = [total * w // weight_sum for w in weights]
+        rest = total - sum(first)
+        if rest:
+            order = sorted(range(n), key=lambda i: (-(total * weights[i] % weight_sum), i))
+            for i in order[:rest]:
+                first[i] += 1
+        if caps is None or all(f <= c for f, c in zip(first, caps, strict=True)):
+            return first
     limit = list(caps) if caps is not None else None
     open_ = [i for i in range(n) if limit is None or limit[i] > 0]
     left = total
@@ -236,11 +252,10 @@ def build_quote(
                     param="value",
                 )
             basis = [current[i] if adj.compounds else list_minor[i] for i in targets]
-            with decimal.localcontext() as exact_ctx:
-                exact_ctx.prec = _PRECISION  # the product itself must not be rounded
-                exact = Decimal(sum(basis)) * adj.value
-                # The one rounding step of this adjustment, in minor units.
-                magnitude = int(exact.quantize(Decimal(1), rounding=rounding))
+            # The product itself must not be rounded: exact context.
+            exact = _EXACT.multiply(Decimal(sum(basis)), adj.value)
+            # The one rounding step of this adjustment, in minor units.
+            magnitude = int(exact.quantize(_ONE, rounding=rounding, context=_EXACT))
             weights = basis
         else:
             if adj.amount is None:
@@ -328,16 +343,23 @@ def build_quote(
         )
         for item, m, lst, cur in zip(items, months, list_minor, current, strict=True)
     ]
-    return Quote(
+    lines = (*item_lines, *adjustment_lines, *fee_lines)
+    total_minor = after_adjustments + fee_total
+    total = money(total_minor)
+    # The invariant, checked on the integers every line was made from.
+    if sum(list_minor) - discounts + surcharges + fee_total != total_minor or total_minor < 0:
+        check_quote_total(lines, total)  # raises, with amounts in the message
+    return construct(
+        Quote,
         currency=currency,
         cycle=context.cycle,
         rounding=rounding,
-        lines=(*item_lines, *adjustment_lines, *fee_lines),
+        lines=lines,
         subtotal=money(sum(list_minor)),
         discounts=money(-discounts),
         surcharges=money(surcharges),
         fees=money(fee_total),
-        total=money(after_adjustments + fee_total),
+        total=total,
     )
 
 
@@ -368,9 +390,11 @@ def _fee_amount(fee: FeeLine, basis: Money, rounding: str) -> Money:
         if fee.fixed.amount < 0:
             raise InvalidRequest(f"fee {fee.code!r} has a negative fixed part", param="fixed")
         fixed = fee.fixed.amount
-    with decimal.localcontext() as exact_ctx:
-        exact_ctx.prec = _PRECISION  # the product itself must not be rounded
-        return Money.rounded(basis.amount * fee.rate + fixed, currency, rounding)
+    # The product itself must not be rounded (exact context); then one rounding step.
+    exact = _EXACT.add(_EXACT.multiply(basis.amount, fee.rate), fixed)
+    exponent = basis.exponent
+    value = exact.quantize(_ONE.scaleb(-exponent), rounding=rounding, context=_EXACT)
+    return Money._trusted(value, currency, exponent)
 
 
 def build_fee_breakdown(

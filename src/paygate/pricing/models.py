@@ -117,6 +117,20 @@ class QuoteLine(FrozenModel):
     source: str = ""
 
 
+def check_quote_total(lines: tuple[QuoteLine, ...], total: Money) -> None:
+    """The invariant of every quote: its lines add up to a non-negative total."""
+    from paygate.errors import InvalidRequest
+
+    added = sum(line.amount.minor_units for line in lines)
+    if added != total.minor_units:
+        raise InvalidRequest(
+            f"quote lines add up to {Money.from_minor(added, total.currency)}, "
+            f"not to the total {total}"
+        )
+    if total.amount < 0:
+        raise InvalidRequest(f"a quote total cannot be negative ({total})")
+
+
 class Quote(FrozenModel):
     """What a customer will pay, line by line: nothing hidden.
 
@@ -136,15 +150,7 @@ class Quote(FrozenModel):
     total: Money
 
     def model_post_init(self, context: Any, /) -> None:
-        from paygate.errors import InvalidRequest
-
-        total = Money.zero(self.currency)
-        for line in self.lines:
-            total = total + line.amount
-        if total != self.total:
-            raise InvalidRequest(f"quote lines add up to {total}, not to the total {self.total}")
-        if self.total.amount < 0:
-            raise InvalidRequest(f"a quote total cannot be negative ({self.total})")
+        check_quote_total(self.lines, self.total)
 
     @property
     def item_lines(self) -> tuple[QuoteLine, ...]:

@@ -148,20 +148,36 @@ class PricingRules:
 
     def __init__(self) -> None:
         self.settings = PricingSettings.from_config(None)
+        self._section: Mapping[str, Any] | None = None
+        self._adjustments: dict[tuple[int, bool, bool], list[Adjustment]] = {}
 
     @paygate.hookimpl
     def paygate_configure(self, config: Config) -> None:
-        self.settings = PricingSettings.from_config(config.section("pricing"))
+        self._section = config.section("pricing")
+        self.settings = PricingSettings.from_config(self._section)
+        self._adjustments = {}
 
     def _settings_for(self, config: Mapping[str, Any]) -> PricingSettings:
         section = _section(config)
-        if section is None:
+        # The facade hands back the configured table on every quote: parse it once.
+        if section is None or section == self._section:
             return self.settings
         return PricingSettings.from_config(section)
 
     @paygate.hookimpl
     def paygate_price_adjustments(self, context: PricingContext) -> list[Adjustment]:
         s = self._settings_for(context.config)
+        nonprofit = context.customer is not None and context.customer.nonprofit
+        key = (id(s), context.cycle == "annual", nonprofit)
+        if s is self.settings and key in self._adjustments:
+            # Adjustments are immutable values: the same settings give the same ones.
+            return list(self._adjustments[key])
+        found = self._build_adjustments(s, context)
+        if s is self.settings:
+            self._adjustments[key] = found
+        return list(found)
+
+    def _build_adjustments(self, s: PricingSettings, context: PricingContext) -> list[Adjustment]:
         rates: dict[str, Decimal] = {}
         if context.cycle == "annual" and s.annual_discount > 0:
             rates["annual"] = s.annual_discount
