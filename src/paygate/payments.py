@@ -763,9 +763,30 @@ class Payments:
             self._require(info, "multiple_captures", "several captures")
         if not isinstance(final, bool):
             raise InvalidRequest("final must be True or False", param="final")
-        request = construct(
+        request = self._follow_up(
             CaptureRequest,
-            operation=Operation.CAPTURE,
+            Operation.CAPTURE,
+            tx,
+            key,
+            amount=money,
+            authorized=tx.amount,
+            captured=tx.captured,
+            final=final,
+        )
+        return self._finish(request)
+
+    @staticmethod
+    def _follow_up(
+        cls: type[OperationRequest],
+        operation: Operation,
+        tx: Transaction,
+        key: str,
+        **fields: Any,
+    ) -> Any:
+        """A request about an existing transaction: its references, plus ``fields``."""
+        return construct(
+            cls,
+            operation=operation,
             provider=tx.provider,
             transaction_id=tx.id,
             idempotency_key=key,
@@ -773,12 +794,8 @@ class Payments:
             provider_data=dict(tx.provider_data),
             metadata={},
             config={},
-            amount=money,
-            authorized=tx.amount,
-            captured=tx.captured,
-            final=final,
+            **fields,
         )
-        return self._finish(request)
 
     def void(self, transaction_id: str, *, idempotency_key: str | None = None) -> Transaction:
         """Cancel an authorization (or release what a partial capture left)."""
@@ -791,16 +808,11 @@ class Payments:
             tx.provider_data.get("capture_closed") == "1"
         ):
             raise InvalidState(f"cannot void a {tx.status.value} transaction")
-        request = construct(
+        request = self._follow_up(
             VoidRequest,
-            operation=Operation.VOID,
-            provider=tx.provider,
-            transaction_id=tx.id,
-            idempotency_key=key,
-            provider_reference=tx.provider_reference,
-            provider_data=dict(tx.provider_data),
-            metadata={},
-            config={},
+            Operation.VOID,
+            tx,
+            key,
             amount=tx.amount,
         )
         return self._finish(request)
@@ -853,16 +865,11 @@ class Payments:
             self._require(info, "partial_refund", "partial refunds")
         if tx.refunded:
             self._require(info, "multiple_refunds", "several refunds")
-        request = construct(
+        request = self._follow_up(
             RefundRequest,
-            operation=Operation.REFUND,
-            provider=tx.provider,
-            transaction_id=tx.id,
-            idempotency_key=key,
-            provider_reference=tx.provider_reference,
-            provider_data=dict(tx.provider_data),
-            metadata={},
-            config={},
+            Operation.REFUND,
+            tx,
+            key,
             amount=money,
             captured=tx.captured,
             refunded=tx.refunded,
@@ -888,16 +895,11 @@ class Payments:
             raise InvalidState(f"cannot confirm a {tx.status.value} transaction")
         first = self.ledger.operations(transaction_id=tx.id)
         capture = bool(first) and first[0].operation == Operation.PURCHASE.value
-        request = construct(
+        request = self._follow_up(
             ConfirmRequest,
-            operation=Operation.CONFIRM,
-            provider=tx.provider,
-            transaction_id=tx.id,
-            idempotency_key=key,
-            provider_reference=tx.provider_reference,
-            provider_data=dict(tx.provider_data),
-            metadata={},
-            config={},
+            Operation.CONFIRM,
+            tx,
+            key,
             amount=tx.amount,
             capture=capture,
             params=extra,
