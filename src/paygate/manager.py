@@ -14,7 +14,6 @@ Environment:
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -220,6 +219,17 @@ class PaygatePluginManager(pluggy.PluginManager):
                     return name
         return default
 
+    def plugin_error(self, hook: str, exc: Exception, name: str | None = None) -> PluginError:
+        """A plugin's bug as the host sees it: by name, scrubbed, never a decline.
+
+        ``name`` defaults to the plugin whose code raised (:meth:`culprit`).
+        """
+        culprit = name or self.culprit(exc.__traceback__)
+        return PluginError(
+            f"plugin {culprit!r} failed in {hook}: {type(exc).__name__}: {scrub_text(str(exc))}",
+            plugin=culprit,
+        )
+
     def plugin_rows(self) -> list[dict[str, Any]]:
         """Name, version, hooks and provider capabilities of every plugin."""
         rows = []
@@ -335,11 +345,7 @@ def _configure(pm: PaygatePluginManager, config: Config, strict: bool) -> None:
             name = pm.culprit(exc.__traceback__)
             plugin = pm.get_plugin(name)
             if plugin is None or name in pm.builtin_names or strict:
-                raise PluginError(
-                    f"plugin {name!r} failed in paygate_configure: {type(exc).__name__}: "
-                    f"{scrub_text(str(exc))}",
-                    plugin=name,
-                ) from exc
+                raise pm.plugin_error("paygate_configure", exc, name) from exc
             pm.unregister(plugin)
             _skip(pm, name, exc, strict)
 
@@ -401,10 +407,6 @@ def make_plugin_manager(
             _skip(pm, name, exc, strict)
     pm.providers()
     return pm
-
-
-def exc_info() -> tuple[type[BaseException] | None, BaseException | None, TracebackType | None]:
-    return sys.exc_info()
 
 
 __all__ = [

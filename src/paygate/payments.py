@@ -64,7 +64,7 @@ from paygate.operations import (
     VoidRequest,
     WebhookRequest,
 )
-from paygate.redaction import get_logger, scrub_text
+from paygate.redaction import get_logger
 from paygate.transitions import apply_outcome
 
 if TYPE_CHECKING:
@@ -382,30 +382,28 @@ class Payments:
         except PaygateError:
             raise
         except Exception as exc:
-            name = pm.culprit(exc.__traceback__)
-            raise PluginError(
-                f"plugin {name!r} failed in {hook_name}: {type(exc).__name__}: "
-                f"{scrub_text(str(exc))}",
-                plugin=name,
-            ) from exc
+            raise pm.plugin_error(hook_name, exc) from exc
 
     def _require(self, info: ProviderInfo, capability: str, what: str) -> None:
         if not getattr(info.capabilities, capability):
             raise UnsupportedFeature(f"provider {info.name!r} does not support {what}")
 
+    def _earlier(self, key: str, generated: bool) -> OperationRecord | None:
+        """The ledger's record of ``key``: read once per call.
+
+        None without reading for a key the facade generated just now (96
+        random bits cannot have been used before); the ledger's ``begin``
+        still refuses a recorded key atomically.
+        """
+        return None if generated else self.ledger.find_operation(key)
+
     def _precheck(
-        self, request: OperationRequest, generated_key: bool = False
+        self, request: OperationRequest, existing: OperationRecord | None
     ) -> OperationRecord | None:
-        """Replay, refuse, or let run a call whose key may have been used before.
+        """Replay, refuse, or let run a call whose key was used before (``existing``).
 
         Returns the earlier record when this call must replay its outcome.
-        ``generated_key``: the facade made the key just now (96 random bits),
-        so no earlier call can have used it and the ledger read is skipped
-        (``begin`` still refuses a recorded key atomically).
         """
-        if generated_key:
-            return None
-        existing = self.ledger.find_operation(request.idempotency_key)
         if existing is None:
             return None
         digest = fingerprint(request)
@@ -481,12 +479,7 @@ class Payments:
             raise
         except Exception as exc:
             self._ledger_plugin.take(request.transaction_id)
-            name = pm.culprit(exc.__traceback__)
-            raise PluginError(
-                f"plugin {name!r} failed in {hook_name}: {type(exc).__name__}: "
-                f"{scrub_text(str(exc))}",
-                plugin=name,
-            ) from exc
+            raise pm.plugin_error(hook_name, exc) from exc
         if result is not None and not isinstance(result, ProviderResult):
             self._ledger_plugin.take(request.transaction_id)
             raise PluginError(
@@ -497,8 +490,8 @@ class Payments:
         tx = self._ledger_plugin.take(request.transaction_id)
         return result, tx
 
-    def _finish(self, request: OperationRequest, generated_key: bool = False) -> Transaction:
-        record = self._precheck(request, generated_key)
+    def _finish(self, request: OperationRequest, existing: OperationRecord | None) -> Transaction:
+        record = self._precheck(request, existing)
         if record is not None:
             return self._replay(record)
         result, tx = self._execute(request)
@@ -514,11 +507,14 @@ class Payments:
         return tx
 
     def _early_replay(
-        self, key: str, tx: Transaction, operation: Operation, amount: object = None
+        self,
+        record: OperationRecord | None,
+        tx: Transaction,
+        operation: Operation,
+        amount: object = None,
     ) -> Transaction | None:
         """A retried follow-up call returns what the first one did, before the
         state checks that the first call's own success would now fail."""
-        record = self.ledger.find_operation(key)
         if record is None or retryable(record):
             return None
         same_amount = amount is None or (isinstance(amount, Money) and amount == record.amount)
@@ -530,12 +526,6 @@ class Payments:
         if record.state is OperationState.PENDING:
             raise conflict_for(record, record)
         return self._replay(record)
-
-    def _transaction_id_for(self, key: str, fallback: str, generated_key: bool = False) -> str:
-        if generated_key:
-            return fallback
-        existing = self.ledger.find_operation(key)
-        return existing.transaction_id if existing is not None else fallback
 
     # -- payments ----------------------------------------------------------------
     def _pay(
@@ -566,11 +556,13 @@ class Payments:
         info = self._choose_provider(provider, operation, money, checked, cust)
         if require is not None:
             self._require(info, *require)
+        existing = self._earlier(key, idempotency_key is None)
         request = construct(
             PaymentRequest,
             operation=operation,
             provider=info.name,
-            transaction_id=self._transaction_id_for(key, _new_id("txn"), idempotency_key is None),
+            # A retry of an unknown outcome keeps the first call's transaction.
+            transaction_id=existing.transaction_id if existing else _new_id("txn"),
             idempotency_key=key,
             provider_reference=None,
             provider_data={},
@@ -584,7 +576,7 @@ class Payments:
             description=desc,
             return_url=ret,
         )
-        return self._finish(request, idempotency_key is None)
+        return self._finish(request, existing)
 
     def authorize(
         self,
@@ -733,9 +725,8 @@ class Payments:
         """
         tx = self._load(transaction_id)
         key = _check_key(idempotency_key)
-        if idempotency_key is not None and (
-            done := self._early_replay(key, tx, Operation.CAPTURE, amount)
-        ):
+        existing = self._earlier(key, idempotency_key is None)
+        if done := self._early_replay(existing, tx, Operation.CAPTURE, amount):
             return done
         info = self.plugin_manager.provider_info(tx.provider)
         self._require(info, "capture", "captures")
@@ -773,7 +764,7 @@ class Payments:
             captured=tx.captured,
             final=final,
         )
-        return self._finish(request)
+        return self._finish(request, existing)
 
     @staticmethod
     def _follow_up(
@@ -801,7 +792,8 @@ class Payments:
         """Cancel an authorization (or release what a partial capture left)."""
         tx = self._load(transaction_id)
         key = _check_key(idempotency_key)
-        if idempotency_key is not None and (done := self._early_replay(key, tx, Operation.VOID)):
+        existing = self._earlier(key, idempotency_key is None)
+        if done := self._early_replay(existing, tx, Operation.VOID):
             return done
         self._require(self.plugin_manager.provider_info(tx.provider), "void", "voids")
         if tx.status not in (S.AUTHORIZED, S.REQUIRES_ACTION, S.PARTIALLY_CAPTURED) or (
@@ -815,7 +807,7 @@ class Payments:
             key,
             amount=tx.amount,
         )
-        return self._finish(request)
+        return self._finish(request, existing)
 
     def refund(
         self,
@@ -833,9 +825,8 @@ class Payments:
         tx = self._load(transaction_id)
         key = _check_key(idempotency_key)
         why = _check_text(reason, "reason", 500)
-        if idempotency_key is not None and (
-            done := self._early_replay(key, tx, Operation.REFUND, amount)
-        ):
+        existing = self._earlier(key, idempotency_key is None)
+        if done := self._early_replay(existing, tx, Operation.REFUND, amount):
             return done
         info = self.plugin_manager.provider_info(tx.provider)
         left = tx.captured - tx.refunded
@@ -875,7 +866,7 @@ class Payments:
             refunded=tx.refunded,
             reason=why,
         )
-        return self._finish(request)
+        return self._finish(request, existing)
 
     def confirm(
         self,
@@ -889,7 +880,8 @@ class Payments:
         tx = self._load(transaction_id)
         key = _check_key(idempotency_key)
         extra = _check_metadata(params)
-        if idempotency_key is not None and (done := self._early_replay(key, tx, Operation.CONFIRM)):
+        existing = self._earlier(key, idempotency_key is None)
+        if done := self._early_replay(existing, tx, Operation.CONFIRM):
             return done
         if tx.status is not S.REQUIRES_ACTION:
             raise InvalidState(f"cannot confirm a {tx.status.value} transaction")
@@ -904,7 +896,7 @@ class Payments:
             capture=capture,
             params=extra,
         )
-        return self._finish(request)
+        return self._finish(request, existing)
 
     def store_payment_method(
         self,
@@ -928,11 +920,12 @@ class Payments:
         )
         info = self._choose_provider(provider, Operation.STORE_PAYMENT_METHOD, None, checked, cust)
         self._require(info, "store_payment_method", "stored payment methods")
+        existing = self._earlier(key, idempotency_key is None)
         request = construct(
             StoreRequest,
             operation=Operation.STORE_PAYMENT_METHOD,
             provider=info.name,
-            transaction_id=self._transaction_id_for(key, _new_id("spm"), idempotency_key is None),
+            transaction_id=existing.transaction_id if existing else _new_id("spm"),
             idempotency_key=key,
             provider_reference=None,
             provider_data={},
@@ -941,7 +934,7 @@ class Payments:
             method=checked,
             customer=cust,
         )
-        record = self._precheck(request, idempotency_key is None)
+        record = self._precheck(request, existing)
         if record is not None:
             if record.state is OperationState.FAILED:
                 self._raise_failure(record.error or {}, None, record.operation)
@@ -1014,7 +1007,7 @@ class Payments:
             capture=False,
             params=extra,
         )
-        record = self._precheck(request, idempotency_key is None)
+        record = self._precheck(request, self._earlier(key, idempotency_key is None))
         if record is not None:
             if record.state is OperationState.FAILED:
                 self._raise_failure(record.error or {}, None, "confirm")
@@ -1059,18 +1052,8 @@ class Payments:
             received_at=datetime.now(UTC),
             config={},
         )
-        pm = self.plugin_manager
-        caller = pm.routed("paygate_parse_webhook", info.name)
-        try:
-            event = caller(request=request)
-        except PaygateError:
-            raise
-        except Exception as exc:
-            name = pm.culprit(exc.__traceback__)
-            raise PluginError(
-                f"plugin {name!r} failed in paygate_parse_webhook: {type(exc).__name__}",
-                plugin=name,
-            ) from exc
+        caller = self.plugin_manager.routed("paygate_parse_webhook", info.name)
+        event = self._call_plugins("paygate_parse_webhook", caller, request=request)
         if not isinstance(event, WebhookEvent):
             raise PluginError(f"provider {info.name!r} returned no WebhookEvent", plugin=info.name)
         return event

@@ -54,10 +54,12 @@ def error_info(exc: PaygateError) -> ErrorInfo:
     return ErrorInfo(code=exc.code.value, message=exc.message, param=exc.param)
 
 
-def _method_display(request: PaymentRequest) -> str:
-    method = request.method
+def method_display(method: Any) -> str | None:
+    """How a payment method is shown (``Visa •••• 4242``): never more."""
+    if method is None:
+        return None
     if method.kind == "card":
-        return method.display()
+        return str(method.display())
     if method.kind == "stored":
         brand = (method.brand or method.method_kind).title()
         return f"{brand} •••• {method.last4}" if method.last4 else f"{brand} (stored)"
@@ -104,7 +106,7 @@ def new_transaction(
         captures=captures,
         next_action=result.next_action if result else None,
         error=err,
-        payment_method=_method_display(request),
+        payment_method=method_display(request.method),
         customer_id=request.customer.id if request.customer else None,
         description=request.description,
         metadata=dict(request.metadata),
@@ -244,4 +246,4 @@ def apply_outcome(
     return current.model_copy(update=updates)
 
 
-__all__ = ["apply_outcome", "error_info", "new_transaction", "status_rank"]
+__all__ = ["apply_outcome", "error_info", "method_display", "new_transaction", "status_rank"]

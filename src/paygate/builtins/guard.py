@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from paygate._markers import hookimpl
 from paygate.errors import PaygateError, PluginError
-from paygate.redaction import scrub_text
 
 if TYPE_CHECKING:
     from paygate.manager import PaygatePluginManager
@@ -27,10 +26,8 @@ class PluginGuard:
     def attach_manager(self, pm: PaygatePluginManager) -> None:
         self._pm = pm
 
-    def _name(self, exc: Exception, request: Any) -> str:
-        pm = self._pm
-        if pm is None:
-            return "unknown"
+    @staticmethod
+    def _name(pm: PaygatePluginManager, exc: Exception, request: Any) -> str:
         provider = getattr(request, "provider", None)
         if isinstance(provider, str) and provider in pm.providers():
             # Innermost wrapper of a routed hook: only the provider's impl ran inside.
@@ -44,11 +41,9 @@ class PluginGuard:
         except PaygateError:
             raise
         except Exception as exc:
-            name = self._name(exc, request)
-            raise PluginError(
-                f"plugin {name!r} failed in {hook}: {type(exc).__name__}: {scrub_text(str(exc))}",
-                plugin=name,
-            ) from exc
+            if self._pm is None:
+                raise PluginError(f"a plugin failed in {hook}", plugin="unknown") from exc
+            raise self._pm.plugin_error(hook, exc, self._name(self._pm, exc, request)) from exc
 
     @hookimpl(wrapper=True, trylast=True)
     def paygate_authorize(self, request: Any) -> Generator[None, Any, Any]:

@@ -47,7 +47,7 @@ from paygate.redaction import (
     scrub_strings,
     scrub_text,
 )
-from paygate.transitions import apply_outcome
+from paygate.transitions import apply_outcome, method_display
 
 log = get_logger("paygate.ledger")
 
@@ -62,18 +62,6 @@ def error_record(exc: BaseException) -> dict[str, Any]:
             data["plugin"] = exc.plugin
         return dict(scrub_data(data))
     return {"type": type(exc).__name__, "code": "plugin_error", "message": "unexpected error"}
-
-
-def method_display(method: Any) -> str | None:
-    """How a payment method is shown (``Visa •••• 4242``): never more."""
-    if method is None:
-        return None
-    if method.kind == "card":
-        return str(method.display())
-    if method.kind == "stored":
-        brand = (method.brand or method.method_kind).title()
-        return f"{brand} •••• {method.last4}" if method.last4 else f"{brand} (stored)"
-    return "PayPal"
 
 
 _SUMMARY_FIELDS = (
