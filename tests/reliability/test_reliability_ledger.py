@@ -11,6 +11,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
+from conftest import reset_pg
 from reliability_workers import card, make_payments
 from sqlalchemy import inspect
 
@@ -138,6 +139,52 @@ def test_finish_is_compare_and_set(database_url: str) -> None:
             now=tx.created_at,
             expected=(OperationState.UNKNOWN,),
         )
+    # A stale finish writes nothing, not even a transaction ``apply`` changed.
+    before = payments.transaction(tx.id)
+    with pytest.raises(StaleFinish):
+        payments.ledger.finish(
+            "p",
+            OperationState.FAILED,
+            apply=lambda cur: cur.model_copy(update={"description": "overwritten"}),
+            transaction_id=tx.id,
+            error={"code": "x"},
+            now=tx.created_at,
+            expected=(OperationState.PENDING, OperationState.UNKNOWN),
+        )
+    assert payments.transaction(tx.id) == before
+    record = payments.ledger.find_operation("p")
+    assert record is not None and record.state is OperationState.SUCCEEDED
+    assert record.error is None
+    payments.close()
+
+
+@pytest.mark.postgres
+def test_postgres_ledger_replaces_connections_the_server_dropped(
+    pg_schema_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pooled connections killed while idle are pinged, discarded and replaced."""
+    import psycopg
+
+    from paygate.ledger import postgres
+
+    reset_pg(pg_schema_url)
+    payments = make_payments(pg_schema_url)
+    first = payments.purchase(Money("3.00", "USD"), card())
+    plain = pg_schema_url.split("?")[0].replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND application_name = ''"
+        ).fetchone()
+    assert killed is not None and killed[0] >= 1
+    monkeypatch.setattr(postgres, "PING_AFTER_IDLE_SECONDS", 0.0)
+    second = payments.purchase(Money("4.00", "USD"), card())
+    assert second.status.value == "captured"
+    assert [payments.transaction(t.id).amount for t in (first, second)] == [
+        Money("3.00", "USD"),
+        Money("4.00", "USD"),
+    ]
     payments.close()
 
 

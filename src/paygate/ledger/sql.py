@@ -11,8 +11,12 @@ Concurrency:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +47,7 @@ from paygate.ledger.base import (
     takeover,
 )
 from paygate.ledger.records import OperationRecord, OperationState, Reservation
+from paygate.ledger.rows import finish_params, pending_row, tx_row
 from paygate.ledger.schema import metadata, operations, transactions, webhook_events
 from paygate.models import Transaction
 from paygate.money import Money
@@ -56,49 +61,6 @@ _TX_DATA = select(transactions.c.data).where(transactions.c.id == bindparam("p_i
 _TX_DATA_FOR_UPDATE = _TX_DATA.with_for_update()
 _INSERT_TX = insert(transactions)
 _UPDATE_TX = update(transactions).where(transactions.c.id == bindparam("p_id"))
-
-
-_EXPECTED_SLOTS = len(OperationState)
-
-
-def _finish_statement(with_reference: bool, expected: int) -> Any:
-    values: dict[str, Any] = {
-        "state": bindparam("p_state"),
-        "operation_reference": bindparam("p_operation_reference"),
-        "error": bindparam("p_error"),
-        "result": bindparam("p_result"),
-        "updated_at": bindparam("p_updated_at"),
-    }
-    if with_reference:
-        values["provider_reference"] = bindparam("p_provider_reference")
-    stmt = update(operations).where(operations.c.idempotency_key == bindparam("p_key"))
-    if expected:
-        # Three fixed slots (padded by repeating the last state) instead of an
-        # expanding IN, which is re-rendered on every execution.
-        slots: list[Any] = [bindparam(f"p_expected{i}") for i in range(_EXPECTED_SLOTS)]
-        stmt = stmt.where(operations.c.state.in_(slots))
-    return stmt.values(**values)
-
-
-_FINISH = {(ref, exp): _finish_statement(ref, exp) for ref in (False, True) for exp in (0, 1)}
-
-
-def _op_row(rec: OperationRecord, now: datetime) -> dict[str, Any]:
-    return {
-        "idempotency_key": rec.idempotency_key,
-        "operation": rec.operation,
-        "provider": rec.provider,
-        "transaction_id": rec.transaction_id,
-        "request_digest": rec.request_digest,
-        "state": rec.state.value,
-        "currency": rec.amount.currency if rec.amount else None,
-        "amount_minor": rec.amount.minor_units if rec.amount else None,
-        "reservation_kind": rec.reservation_kind,
-        "provider_reference": rec.provider_reference,
-        "request": json.dumps(rec.request, default=str),
-        "created_at": now,
-        "updated_at": now,
-    }
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -141,7 +103,12 @@ def make_engine(url: str) -> Engine:
             return engine
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url[len("postgresql://") :]
-        return create_engine(url, pool_pre_ping=True, pool_size=16, max_overflow=32)
+        engine = create_engine(url, pool_size=16, max_overflow=32)
+        if engine.dialect.name == "postgresql":
+            from paygate.ledger.postgres import ping_idle_connections
+
+            ping_idle_connections(engine)
+        return engine
     except Exception as exc:  # bad URL, missing driver
         raise ConfigurationError(f"cannot open the ledger database: {exc}") from None
 
@@ -153,10 +120,15 @@ class SQLLedger(LedgerStore):
         self.url = url
         self.engine = make_engine(url)
         self._is_sqlite = self.engine.dialect.name == "sqlite"
+        self._is_postgres = self.engine.dialect.name == "postgresql"
         # One writer at a time inside this process spares SQLite's busy loop.
         self._write_lock = threading.Lock() if self._is_sqlite else None
         self._writer: Connection | None = None
         self._keep_writer = self._is_sqlite and not isinstance(self.engine.pool, StaticPool)
+        dialect = self.engine.dialect
+        self._datetime_to_text = operations.c.created_at.type.dialect_impl(dialect).bind_processor(
+            dialect
+        )
         if create:
             from paygate.ledger.migrations import upgrade
 
@@ -196,6 +168,46 @@ class SQLLedger(LedgerStore):
     def _write(self) -> Any:
         return _WriteScope(self)
 
+    @contextmanager
+    def _sqlite_write(self) -> Iterator[sqlite3.Connection]:
+        """The hot path's write transaction: the driver connection of the
+        kept writer, under the same process lock and ``BEGIN IMMEDIATE``."""
+        with self._write_lock or contextlib.nullcontext():
+            conn = self._writer
+            if conn is None:
+                conn = self.engine.connect().execution_options(paygate_write=True)
+                if self._keep_writer:
+                    self._writer = conn
+            try:
+                raw: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
+                raw.execute("BEGIN IMMEDIATE")
+                try:
+                    yield raw
+                    raw.execute("COMMIT")
+                except BaseException:
+                    if raw.in_transaction:
+                        raw.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error:
+                # A connection that cannot end its transaction is not reused.
+                if conn is self._writer:
+                    self._writer = None
+                conn.close()
+                raise
+            finally:
+                if conn is not self._writer:
+                    conn.close()
+
+    def _sqlite_times(self, params: dict[str, Any]) -> dict[str, Any]:
+        # The driver gets datetimes in the text form SQLAlchemy writes and
+        # reads back for this column type (same processor, same format).
+        to_text = self._datetime_to_text
+        if to_text is not None:
+            for key, value in params.items():
+                if isinstance(value, datetime):
+                    params[key] = to_text(value)
+        return params
+
     # -- interface ---------------------------------------------------------
     def find_operation(self, idempotency_key: str) -> OperationRecord | None:
         with self.engine.connect() as conn:
@@ -208,13 +220,19 @@ class SQLLedger(LedgerStore):
         rec = replace(record)
         now = rec.created_at or datetime.now(UTC)
         if reservation is None:
-            # Most keys are new: one INSERT, and the primary key says if not.
-            try:
-                with self._write() as conn:
-                    conn.execute(_INSERT_OP, _op_row(rec, now))
-                return False
-            except IntegrityError:
-                pass  # recorded before: see below whether this call may take it over
+            # Most keys are new: one INSERT, and the primary key says if not
+            # (then see below whether this call may take the key over).
+            if self._is_postgres:
+                from paygate.ledger import postgres
+
+                if postgres.insert_operation(self.engine, pending_row(rec, now)):
+                    return False
+            else:
+                from paygate.ledger import sqlite
+
+                with self._sqlite_write() as raw:
+                    if sqlite.insert_pending(raw, self._sqlite_times(pending_row(rec, now))):
+                        return False
         try:
             with self._write() as conn:
                 existing = conn.execute(_OP_BY_KEY, {"p_key": rec.idempotency_key}).first()
@@ -236,7 +254,7 @@ class SQLLedger(LedgerStore):
                     check_reservation(tx, reservation, holding)
                     rec.reservation_kind = reservation.kind
                     rec.amount = reservation.amount
-                conn.execute(_INSERT_OP, _op_row(rec, now))
+                conn.execute(_INSERT_OP, pending_row(rec, now))
             return held
         except IntegrityError:
             # Lost a race on the key's primary key to another worker.
@@ -259,48 +277,54 @@ class SQLLedger(LedgerStore):
         now: datetime,
         expected: tuple[OperationState, ...] | None = None,
     ) -> Transaction | None:
-        with self._write() as conn:
-            current = self._lock_tx(conn, transaction_id)
-            params: dict[str, Any] = {
-                "p_key": idempotency_key,
-                "p_state": state.value,
-                "p_operation_reference": operation_reference,
-                "p_error": json.dumps(error) if error else None,
-                "p_result": json.dumps(result or {}, default=str),
-                "p_updated_at": now,
-            }
-            if provider_reference:
-                params["p_provider_reference"] = provider_reference
-            if expected is not None:
-                states = [s.value for s in expected] or [""]
-                for i in range(_EXPECTED_SLOTS):
-                    params[f"p_expected{i}"] = states[min(i, len(states) - 1)]
-            stmt = _FINISH[(bool(provider_reference), int(expected is not None))]
-            if conn.execute(stmt, params).rowcount == 0 and expected is not None:
+        params = finish_params(
+            idempotency_key,
+            state,
+            provider_reference=provider_reference,
+            operation_reference=operation_reference,
+            error=error,
+            result=result,
+            now=now,
+        )
+        states = None if expected is None else tuple(s.value for s in expected)
+        if self._is_postgres:
+            from paygate.ledger import postgres
+
+            if states is not None:
+                # An empty list matches nothing, as an empty IN would.
+                params["p_expected"] = list(states) or [""]
+            matched, tx = postgres.finish(
+                self.engine,
+                transaction_id=transaction_id,
+                op_params=params,
+                with_reference=bool(provider_reference),
+                expected=states is not None,
+                apply=apply,
+                now=now,
+            )
+            if matched == 0 and states is not None:
                 raise StaleFinish(idempotency_key)
-            tx = apply(current)
-            if tx is not None:
-                self._save_tx(conn, tx, exists=current is not None, now=now)
             return tx
+        from paygate.ledger import sqlite
+
+        with self._sqlite_write() as raw:
+            return sqlite.finish(
+                raw,
+                transaction_id=transaction_id,
+                params=self._sqlite_times(params),
+                expected=states,
+                apply=apply,
+                tx_row=lambda tx: self._sqlite_times(tx_row(tx, now)),
+            )
 
     @staticmethod
     def _save_tx(conn: Connection, tx: Transaction, *, exists: bool, now: datetime) -> None:
-        row = {
-            "provider": tx.provider,
-            "status": tx.status.value,
-            "currency": tx.currency,
-            "amount_minor": tx.amount.minor_units,
-            "captured_minor": tx.captured.minor_units,
-            "refunded_minor": tx.refunded.minor_units,
-            "provider_reference": tx.provider_reference,
-            "customer_id": tx.customer_id,
-            "data": tx.model_dump_json(),
-            "updated_at": now,
-        }
+        row = tx_row(tx, now)
         if exists:
-            conn.execute(_UPDATE_TX, {"p_id": tx.id, **row})
+            del row["created_at"]
+            conn.execute(_UPDATE_TX, {"p_id": row.pop("id"), **row})
         else:
-            conn.execute(_INSERT_TX, {"id": tx.id, "created_at": tx.created_at, **row})
+            conn.execute(_INSERT_TX, row)
 
     def _holding(self, conn: Connection, transaction_id: str) -> list[OperationRecord]:
         return [
