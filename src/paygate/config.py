@@ -11,6 +11,10 @@ Core keys:
     the ledger: a SQLAlchemy URL, ``"memory"``, or unset for the SQLite file
     ``paygate.sqlite3`` in the working directory. ``PAYGATE_DATABASE_URL``
     overrides it.
+``database_pool_size``
+    connections a PostgreSQL ledger keeps open (default 32): at least the
+    number of threads that share one ``Payments``, or connections are opened
+    and closed under load.
 ``rounding``
     the rounding mode of produced amounts (default ``ROUND_HALF_UP``).
 
@@ -34,6 +38,7 @@ _ROUNDING_MODES = {
 }
 
 DEFAULT_DATABASE_FILE = "paygate.sqlite3"
+DEFAULT_POOL_SIZE = 32
 
 
 class Config(Mapping[str, Any]):
@@ -49,6 +54,11 @@ class Config(Mapping[str, Any]):
         if rounding not in _ROUNDING_MODES:
             raise ConfigurationError(
                 f"unknown rounding mode {rounding!r}; use one of {sorted(_ROUNDING_MODES)}"
+            )
+        pool = self._data.get("database_pool_size", DEFAULT_POOL_SIZE)
+        if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
+            raise ConfigurationError(
+                f"database_pool_size must be a whole number >= 1, not {pool!r}"
             )
 
     @classmethod
@@ -110,6 +120,10 @@ class Config(Mapping[str, Any]):
         if env:
             return env
         return str(self._data.get("database_url", f"sqlite:///{DEFAULT_DATABASE_FILE}"))
+
+    @property
+    def database_pool_size(self) -> int:
+        return int(self._data.get("database_pool_size", DEFAULT_POOL_SIZE))
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self._data)

@@ -48,3 +48,11 @@ def test_missing_or_broken_file(tmp_path: Path) -> None:
     broken.write_text("[stripe\n")
     with pytest.raises(ConfigurationError, match="not valid TOML"):
         Config.load(broken)
+
+
+@pytest.mark.parametrize("bad", [0, -1, "8", 2.5, True])
+def test_database_pool_size_is_checked(bad: object) -> None:
+    with pytest.raises(ConfigurationError, match="database_pool_size"):
+        Config({"database_pool_size": bad})
+    assert Config({}).database_pool_size == 32
+    assert Config({"database_pool_size": 4}).database_pool_size == 4

@@ -188,6 +188,19 @@ def test_postgres_ledger_replaces_connections_the_server_dropped(
     payments.close()
 
 
+@pytest.mark.postgres
+def test_postgres_pool_size_follows_the_config(pg_schema_url: str) -> None:
+    from paygate import Payments
+
+    reset_pg(pg_schema_url)
+    payments = Payments(
+        {"database_url": pg_schema_url, "database_pool_size": 3}, load_entrypoints=False
+    )
+    pool: Any = payments.ledger.engine.pool  # type: ignore[attr-defined]
+    assert pool.size() == 3
+    payments.close()
+
+
 def test_reconcile_settles_a_payment_whose_process_died(database_url: str) -> None:
     payments = make_payments(database_url)
     # What a killed worker leaves: the pending record, no transaction row, nothing sent.

@@ -8,8 +8,11 @@ from paygate.ledger.memory import MemoryLedger
 from paygate.ledger.records import OperationRecord, OperationState, Reservation
 
 
-def open_ledger(url: str) -> LedgerStore:
-    """A store for ``url``: ``"memory"``, or any SQLAlchemy URL."""
+def open_ledger(url: str, *, pool_size: int = 32) -> LedgerStore:
+    """A store for ``url``: ``"memory"``, or any SQLAlchemy URL.
+
+    ``pool_size`` is how many connections a server database keeps open.
+    """
     if url == "memory":
         return MemoryLedger()
     if "://" not in url:
@@ -18,7 +21,7 @@ def open_ledger(url: str) -> LedgerStore:
         )
     from paygate.ledger.sql import SQLLedger
 
-    return SQLLedger(url)
+    return SQLLedger(url, pool_size=pool_size)
 
 
 __all__ = [

@@ -69,7 +69,7 @@ def _utc(value: datetime | None) -> datetime | None:
     return value
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pool_size: int = 32) -> Engine:
     """An engine tuned for the ledger: WAL + immediate transactions on SQLite."""
     try:
         if url.startswith("sqlite"):
@@ -103,7 +103,10 @@ def make_engine(url: str) -> Engine:
             return engine
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url[len("postgresql://") :]
-        engine = create_engine(url, pool_size=16, max_overflow=32)
+        # Connections beyond pool_size are opened and closed per checkout:
+        # a new PostgreSQL backend per ledger write once more threads than
+        # that write at once.
+        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
         if engine.dialect.name == "postgresql":
             from paygate.ledger.postgres import ping_idle_connections
 
@@ -116,9 +119,9 @@ def make_engine(url: str) -> Engine:
 class SQLLedger(LedgerStore):
     """Ledger in a SQL database reached through SQLAlchemy."""
 
-    def __init__(self, url: str, *, create: bool = True) -> None:
+    def __init__(self, url: str, *, create: bool = True, pool_size: int = 32) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool_size=pool_size)
         self._is_sqlite = self.engine.dialect.name == "sqlite"
         self._is_postgres = self.engine.dialect.name == "postgresql"
         # One writer at a time inside this process spares SQLite's busy loop.
