@@ -63,6 +63,10 @@ _INSERT_TX = insert(transactions)
 _UPDATE_TX = update(transactions).where(transactions.c.id == bindparam("p_id"))
 
 
+#: The datetime parameters of the hot-path statements (rows.py's keys).
+_DATETIME_PARAMS = ("created_at", "updated_at", "p_updated_at")
+
+
 def _utc(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
@@ -172,9 +176,13 @@ class SQLLedger(LedgerStore):
         return _WriteScope(self)
 
     @contextmanager
-    def _sqlite_write(self) -> Iterator[sqlite3.Connection]:
+    def _sqlite_write(self, *, single: bool = False) -> Iterator[sqlite3.Connection]:
         """The hot path's write transaction: the driver connection of the
-        kept writer, under the same process lock and ``BEGIN IMMEDIATE``."""
+        kept writer, under the same process lock and ``BEGIN IMMEDIATE``.
+
+        ``single``: the block runs one statement, which SQLite makes atomic
+        on its own (the driver is in autocommit mode): no ``BEGIN``/``COMMIT``.
+        """
         with self._write_lock or contextlib.nullcontext():
             conn = self._writer
             if conn is None:
@@ -183,6 +191,9 @@ class SQLLedger(LedgerStore):
                     self._writer = conn
             try:
                 raw: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
+                if single:
+                    yield raw
+                    return
                 raw.execute("BEGIN IMMEDIATE")
                 try:
                     yield raw
@@ -206,8 +217,9 @@ class SQLLedger(LedgerStore):
         # reads back for this column type (same processor, same format).
         to_text = self._datetime_to_text
         if to_text is not None:
-            for key, value in params.items():
-                if isinstance(value, datetime):
+            for key in _DATETIME_PARAMS:
+                value = params.get(key)
+                if value is not None:
                     params[key] = to_text(value)
         return params
 
@@ -233,7 +245,7 @@ class SQLLedger(LedgerStore):
             else:
                 from paygate.ledger import sqlite
 
-                with self._sqlite_write() as raw:
+                with self._sqlite_write(single=True) as raw:
                     if sqlite.insert_pending(raw, self._sqlite_times(pending_row(rec, now))):
                         return False
         try:
