@@ -42,10 +42,10 @@ from __future__ import annotations
 import decimal
 from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
+from operator import attrgetter, le, neg
 
 from paygate.errors import ErrorCode, InvalidRequest
-from paygate.models import construct
-from paygate.money import Money, currency_exponent
+from paygate.money import Money, _trusted_minor
 from paygate.pricing.models import (
     Adjustment,
     FeeBreakdown,
@@ -55,6 +55,10 @@ from paygate.pricing.models import (
     PricingContext,
     Quote,
     QuoteLine,
+    _trusted_adjustment_line,
+    _trusted_fee_line,
+    _trusted_item_line,
+    _trusted_quote,
     check_quote_total,
 )
 
@@ -81,9 +85,12 @@ ROUNDING_MODES: frozenset[str] = frozenset(
 #: Digits of the exact products (amount × rate) before their one rounding step:
 #: an 18-digit amount times a rate with many decimals still fits.
 _PRECISION = 80
-#: One context for those exact products, instead of a localcontext() per use.
-_EXACT = decimal.Context(prec=_PRECISION)
-_ONE = Decimal(1)
+#: One context per rounding mode: the product is exact at this precision, and
+#: ``to_integral_value`` is then the one rounding step, to a whole minor unit.
+_ROUNDERS: dict[str, decimal.Context] = {
+    mode: decimal.Context(prec=_PRECISION, rounding=mode) for mode in ROUNDING_MODES
+}
+_ZERO = Decimal(0)
 
 __all__ = [
     "MONTHS_PER_YEAR",
@@ -96,12 +103,14 @@ __all__ = [
 ]
 
 
-def _check_rounding(rounding: str) -> None:
-    if rounding not in ROUNDING_MODES:
+def _rounder(rounding: str) -> decimal.Context:
+    rounder = _ROUNDERS.get(rounding)
+    if rounder is None:
         raise InvalidRequest(
             f"unknown rounding mode {rounding!r}: expected one of {sorted(ROUNDING_MODES)}",
             param="rounding",
         )
+    return rounder
 
 
 def months_billed(item: LineItem, cycle: str) -> int:
@@ -127,13 +136,23 @@ def _allocate(total: int, weights: Sequence[int], caps: Sequence[int] | None = N
     if weight_sum > 0 and (caps is None or min(caps) > 0):
         # The usual case: the general loop's first pass (every part open),
         # in plain lists; kept when no part goes over its cap.
-        first = [total * w // weight_sum for w in weights]
+        first: list[int] = []
+        leftovers: list[int] = []
+        for weight in weights:
+            floor, remainder = divmod(total * weight, weight_sum)
+            first.append(floor)
+            leftovers.append(remainder)
         rest = total - sum(first)
         if rest:
-            order = sorted(range(n), key=lambda i: (-(total * weights[i] % weight_sum), i))
-            for i in order[:rest]:
+            # sorted() is stable, also reversed: equal remainders keep their
+            # order, so ties go to the earlier part.
+            for i in sorted(range(n), key=leftovers.__getitem__, reverse=True)[:rest]:
                 first[i] += 1
-        if caps is None or all(f <= c for f, c in zip(first, caps, strict=True)):
+        # Caps that are the weights themselves (a compounding discount)
+        # cannot be exceeded: with total < sum(weights) every part rounded
+        # down is below its weight, so one more unit still fits; with
+        # total == sum(weights) every part is its weight, nothing left over.
+        if caps is None or caps is weights or all(map(le, first, caps)):
             return first
     limit = list(caps) if caps is not None else None
     open_ = [i for i in range(n) if limit is None or limit[i] > 0]
@@ -167,24 +186,19 @@ def _allocate(total: int, weights: Sequence[int], caps: Sequence[int] | None = N
     return parts
 
 
-def _matches(adjustment: Adjustment, item: LineItem) -> bool:
-    return not adjustment.applies_to or (
-        item.kind in adjustment.applies_to or item.sku in adjustment.applies_to
-    )
-
-
 def _item_label(item: LineItem, months: int) -> str:
     name = item.description or item.sku
-    detail = []
-    if item.quantity != 1:
-        detail.append(f"{item.quantity} × {item.unit_price}")
+    quantity = item.quantity
+    if quantity != 1:
+        if months != 1:
+            return f"{name} ({quantity} × {item.unit_price}, {months} months)"
+        return f"{name} ({quantity} × {item.unit_price})"
     if months != 1:
-        detail.append(f"{months} months")
-    return f"{name} ({', '.join(detail)})" if detail else name
+        return f"{name} ({months} months)"
+    return name
 
 
-def _minor(money: Money) -> int:
-    return money.minor_units
+_ORDER = attrgetter("priority", "code")
 
 
 def build_quote(
@@ -205,58 +219,68 @@ def build_quote(
         another currency, a negative ``value``/``amount``/fee, an unknown
         rounding mode.
     """
-    _check_rounding(rounding)
+    rounder = _rounder(rounding)
     currency = context.currency
-    if not context.items:
+    items = context.items
+    if not items:
         raise InvalidRequest("a quote needs at least one item", param="items")
-    for item in context.items:
-        if item.unit_price.currency != currency:
+    # Amounts stay integer minor units until the end (exact, and cheap):
+    # each produced amount becomes Money once.
+    recurring_months = MONTHS_PER_YEAR if context.cycle == "annual" else 1
+    months: list[int] = []
+    list_minor: list[int] = []
+    for item in items:
+        price = item.unit_price
+        if price.currency != currency:
             raise InvalidRequest(
-                f"item {item.sku!r} is priced in {item.unit_price.currency}, "
+                f"item {item.sku!r} is priced in {price.currency}, "
                 f"the quote is in {currency}: all items must share one currency",
                 code=ErrorCode.INVALID_CURRENCY,
                 param="items",
             )
-        if item.unit_price.amount < 0:
+        # Money has no more decimals than its currency: exact, and negative
+        # exactly when the amount is.
+        unit = price.minor_units
+        if unit < 0:
             raise InvalidRequest(
                 f"item {item.sku!r} has a negative price; use an adjustment for a discount",
                 code=ErrorCode.INVALID_AMOUNT,
                 param="items",
             )
-
-    items = context.items
-    months = [months_billed(item, context.cycle) for item in items]
-    list_minor = [
-        _minor(item.unit_price) * item.quantity * m for item, m in zip(items, months, strict=True)
-    ]
+        m = recurring_months if item.kind in RECURRING_KINDS else 1  # months_billed()
+        months.append(m)
+        list_minor.append(unit * item.quantity * m)
     current = list(list_minor)
-
-    exponent = currency_exponent(currency)
-
-    def money(minor: int) -> Money:
-        # Integer minor units are exact by construction: no re-validation.
-        return Money._trusted(Decimal(minor).scaleb(-exponent), currency, exponent)
+    # The items share the quote's currency, so it is a checked, normalized code.
+    money = _trusted_minor(currency)
 
     adjustment_lines: list[QuoteLine] = []
     discounts = 0
     surcharges = 0
-    for adj in sorted(adjustments, key=lambda a: (a.priority, a.code)):
-        targets = [i for i, item in enumerate(items) if _matches(adj, item)]
-        if not targets:
-            continue
+    every_item = list(range(len(items)))
+    skus = [item.sku for item in items]
+    kinds = [item.kind for item in items]
+    # With one line per sku (the usual case) an allocation needs no merging.
+    unique_skus = len(set(skus)) == len(skus)
+    for adj in sorted(adjustments, key=_ORDER):
+        applies = adj.applies_to
+        if applies:
+            targets = [i for i in every_item if kinds[i] in applies or skus[i] in applies]
+            if not targets:
+                continue
+        else:
+            targets = every_item
+        worth = current[:] if targets is every_item else [current[i] for i in targets]
         if adj.type == "percent":
-            if adj.value < 0:
+            if adj.value < _ZERO:
                 raise InvalidRequest(
                     f"adjustment {adj.code!r}: value is a magnitude and cannot be negative "
                     "(set surcharge=True for a surcharge)",
                     param="value",
                 )
-            basis = [current[i] if adj.compounds else list_minor[i] for i in targets]
-            # The product itself must not be rounded: exact context.
-            exact = _EXACT.multiply(Decimal(sum(basis)), adj.value)
-            # The one rounding step of this adjustment, in minor units.
-            magnitude = int(exact.quantize(_ONE, rounding=rounding, context=_EXACT))
-            weights = basis
+            weights = worth if adj.compounds else [list_minor[i] for i in targets]
+            # The product is exact; then the one rounding step, in minor units.
+            magnitude = int(rounder.to_integral_value(rounder.multiply(sum(weights), adj.value)))
         else:
             if adj.amount is None:
                 raise InvalidRequest(
@@ -269,43 +293,50 @@ def build_quote(
                     code=ErrorCode.INVALID_CURRENCY,
                     param="amount",
                 )
-            if adj.amount.amount < 0:
+            magnitude = adj.amount.minor_units
+            if magnitude < 0:
                 raise InvalidRequest(
                     f"adjustment {adj.code!r}: amount is a magnitude and cannot be negative "
                     "(set surcharge=True for a surcharge)",
                     param="amount",
                 )
-            magnitude = _minor(adj.amount)
-            weights = [current[i] for i in targets]
+            weights = worth
 
         clamped = False
         if adj.surcharge:
             parts = _allocate(magnitude, weights)
-            sign = 1
             surcharges += magnitude
+            for i, part in zip(targets, parts, strict=True):
+                current[i] += part
+            amount = money(magnitude)
         else:
-            room = sum(current[i] for i in targets)
+            room = sum(worth)
             if magnitude > room:
                 magnitude, clamped = room, True
-            parts = _allocate(magnitude, weights, caps=[current[i] for i in targets])
-            sign = -1
+            parts = _allocate(magnitude, weights, caps=worth)
             discounts += magnitude
+            for i, part in zip(targets, parts, strict=True):
+                current[i] -= part
+            parts = list(map(neg, parts))
+            amount = money(-magnitude)
 
-        allocations: dict[str, int] = {}
-        for i, part in zip(targets, parts, strict=True):
-            current[i] += sign * part
-            allocations[items[i].sku] = allocations.get(items[i].sku, 0) + sign * part
+        if unique_skus:
+            named = skus if targets is every_item else [skus[i] for i in targets]
+            allocations = dict(zip(named, map(money, parts), strict=True))
+        else:
+            merged: dict[str, int] = {}
+            for i, part in zip(targets, parts, strict=True):
+                merged[skus[i]] = merged.get(skus[i], 0) + part
+            allocations = {sku: money(part) for sku, part in merged.items()}
         adjustment_lines.append(
-            construct(
-                QuoteLine,
-                kind="adjustment",
-                code=adj.code,
-                label=adj.label,
-                amount=money(sign * magnitude),
-                rate=adj.value if adj.type == "percent" else None,
-                allocations={sku: money(v) for sku, v in allocations.items()},
-                clamped=clamped,
-                source=adj.source,
+            _trusted_adjustment_line(
+                adj.code,
+                adj.label,
+                amount,
+                adj.value if adj.type == "percent" else None,
+                allocations,
+                clamped,
+                adj.source,
             )
         )
 
@@ -315,57 +346,53 @@ def build_quote(
     for fee in fees:
         if fee.payer != "buyer":
             continue
-        amount = _fee_amount(fee, money(after_adjustments), rounding)
-        fee_total += _minor(amount)
+        minor = _fee_minor(fee, after_adjustments, currency, rounder)
+        fee_total += minor
+        # A plugin's own amount is kept as given (it was validated as Money).
+        amount = fee.amount if fee.amount is not None else money(minor)
         fee_lines.append(
-            construct(
-                QuoteLine,
-                kind="fee",
-                code=fee.code,
-                label=fee.label,
-                amount=amount,
-                rate=fee.rate or None,
-                source=fee.source,
-            )
+            _trusted_fee_line(fee.code, fee.label, amount, fee.rate or None, fee.source)
         )
 
-    item_lines = [
-        construct(
-            QuoteLine,
-            kind="item",
-            code=item.sku,
-            label=_item_label(item, m),
-            amount=money(lst),
-            quantity=item.quantity,
-            months=m,
-            unit_price=item.unit_price,
-            net=money(cur),
+    item_lines = []
+    for item, m, lst, cur in zip(items, months, list_minor, current, strict=True):
+        listed = money(lst)
+        item_lines.append(
+            _trusted_item_line(
+                item.sku,
+                _item_label(item, m),
+                listed,
+                item.quantity,
+                m,
+                item.unit_price,
+                # Money is immutable: an item no adjustment touched shares its amount.
+                listed if cur == lst else money(cur),
+            )
         )
-        for item, m, lst, cur in zip(items, months, list_minor, current, strict=True)
-    ]
     lines = (*item_lines, *adjustment_lines, *fee_lines)
+    subtotal = sum(list_minor)
     total_minor = after_adjustments + fee_total
     total = money(total_minor)
     # The invariant, checked on the integers every line was made from.
-    if sum(list_minor) - discounts + surcharges + fee_total != total_minor or total_minor < 0:
+    if subtotal - discounts + surcharges + fee_total != total_minor or total_minor < 0:
         check_quote_total(lines, total)  # raises, with amounts in the message
-    return construct(
-        Quote,
-        currency=currency,
-        cycle=context.cycle,
-        rounding=rounding,
-        lines=lines,
-        subtotal=money(sum(list_minor)),
-        discounts=money(-discounts),
-        surcharges=money(surcharges),
-        fees=money(fee_total),
-        total=total,
+    return _trusted_quote(
+        currency,
+        context.cycle,
+        rounding,
+        lines,
+        money(subtotal),
+        money(-discounts),
+        money(surcharges),
+        money(fee_total),
+        total,
     )
 
 
-def _fee_amount(fee: FeeLine, basis: Money, rounding: str) -> Money:
-    """A fee line's amount: the plugin's own, or ``rate × basis + fixed`` rounded once."""
-    currency = basis.currency
+def _fee_minor(fee: FeeLine, basis: int, currency: str, rounder: decimal.Context) -> int:
+    """A fee line's amount in minor units: the plugin's own, or ``rate × basis + fixed``
+    rounded once (``basis`` in minor units: scaling by the exponent is exact, so
+    rounding to a whole minor unit is rounding to the currency's quantum)."""
     if fee.amount is not None:
         if fee.amount.currency != currency:
             raise InvalidRequest(
@@ -373,12 +400,13 @@ def _fee_amount(fee: FeeLine, basis: Money, rounding: str) -> Money:
                 code=ErrorCode.INVALID_CURRENCY,
                 param="amount",
             )
-        if fee.amount.amount < 0:
+        minor = fee.amount.minor_units
+        if minor < 0:
             raise InvalidRequest(f"fee {fee.code!r} is negative", param="amount")
-        return fee.amount
-    if fee.rate < 0:
+        return minor
+    if fee.rate < _ZERO:
         raise InvalidRequest(f"fee {fee.code!r} has a negative rate", param="rate")
-    fixed = Decimal(0)
+    fixed = 0
     if fee.fixed is not None:
         if fee.fixed.currency != currency:
             raise InvalidRequest(
@@ -387,14 +415,19 @@ def _fee_amount(fee: FeeLine, basis: Money, rounding: str) -> Money:
                 code=ErrorCode.INVALID_CURRENCY,
                 param="fixed",
             )
-        if fee.fixed.amount < 0:
+        fixed = fee.fixed.minor_units
+        if fixed < 0:
             raise InvalidRequest(f"fee {fee.code!r} has a negative fixed part", param="fixed")
-        fixed = fee.fixed.amount
-    # The product itself must not be rounded (exact context); then one rounding step.
-    exact = _EXACT.add(_EXACT.multiply(basis.amount, fee.rate), fixed)
-    exponent = basis.exponent
-    value = exact.quantize(_ONE.scaleb(-exponent), rounding=rounding, context=_EXACT)
-    return Money._trusted(value, currency, exponent)
+    # The product is exact (fused, at the rounder's precision); then one rounding step.
+    return int(rounder.to_integral_value(rounder.fma(basis, fee.rate, fixed)))
+
+
+def _fee_amount(fee: FeeLine, basis: Money, rounder: decimal.Context) -> Money:
+    """A fee line's amount: the plugin's own, or ``rate × basis + fixed`` rounded once."""
+    minor = _fee_minor(fee, basis.minor_units, basis.currency, rounder)
+    if fee.amount is not None:
+        return fee.amount
+    return _trusted_minor(basis.currency)(minor)
 
 
 def build_fee_breakdown(
@@ -410,7 +443,7 @@ def build_fee_breakdown(
     :raises InvalidRequest: a negative gross, a fee in another currency, a
         negative fee, an unknown rounding mode.
     """
-    _check_rounding(rounding)
+    rounder = _rounder(rounding)
     gross = context.amount
     if gross.amount < 0:
         raise InvalidRequest(
@@ -421,7 +454,7 @@ def build_fee_breakdown(
     merchant = zero
     buyer = zero
     for line in lines:
-        amount = _fee_amount(line, gross, rounding)
+        amount = _fee_amount(line, gross, rounder)
         filled.append(line.model_copy(update={"amount": amount}))
         if line.payer == "buyer":
             buyer = buyer + amount

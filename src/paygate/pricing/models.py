@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from paygate.models import Customer, FrozenModel
 from paygate.money import Money
@@ -131,6 +131,121 @@ def check_quote_total(lines: tuple[QuoteLine, ...], total: Money) -> None:
         raise InvalidRequest(f"a quote total cannot be negative ({total})")
 
 
+# -- trusted builders -----------------------------------------------------------
+#
+# The engine makes ten or so of these per quote from values it computed and
+# checked itself; pydantic's validation (or even ``model_construct``'s walk
+# over the fields) would cost more than the pricing. Each builder writes the
+# instance state directly: every field, in declaration order (so dumps and
+# reprs read as for a validated model), and ``model_fields_set`` holding the
+# fields the engine sets. ``tests/pricing`` checks that each one equals the
+# validated model.
+
+_new = object.__new__
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+
+_ITEM_SET = frozenset(
+    {"kind", "code", "label", "amount", "quantity", "months", "unit_price", "net"}
+)
+_ADJUSTMENT_SET = frozenset(
+    {"kind", "code", "label", "amount", "rate", "allocations", "clamped", "source"}
+)
+_FEE_SET = frozenset({"kind", "code", "label", "amount", "rate", "source"})
+
+
+def _trusted_item_line(
+    code: str, label: str, amount: Money, quantity: int, months: int, unit_price: Money, net: Money
+) -> QuoteLine:
+    """An item line from engine-computed values (no validation)."""
+    line: QuoteLine = _new(QuoteLine)
+    _set_dict(
+        line,
+        {
+            "kind": "item",
+            "code": code,
+            "label": label,
+            "amount": amount,
+            "quantity": quantity,
+            "months": months,
+            "unit_price": unit_price,
+            "net": net,
+            "rate": None,
+            "allocations": {},
+            "clamped": False,
+            "source": "",
+        },
+    )
+    _set_fields_set(line, set(_ITEM_SET))
+    _set_extra(line, None)
+    _set_private(line, None)
+    return line
+
+
+def _trusted_adjustment_line(
+    code: str,
+    label: str,
+    amount: Money,
+    rate: Decimal | None,
+    allocations: dict[str, Money],
+    clamped: bool,
+    source: str,
+) -> QuoteLine:
+    """An adjustment line from engine-computed values (no validation)."""
+    line: QuoteLine = _new(QuoteLine)
+    _set_dict(
+        line,
+        {
+            "kind": "adjustment",
+            "code": code,
+            "label": label,
+            "amount": amount,
+            "quantity": 1,
+            "months": 1,
+            "unit_price": None,
+            "net": None,
+            "rate": rate,
+            "allocations": allocations,
+            "clamped": clamped,
+            "source": source,
+        },
+    )
+    _set_fields_set(line, set(_ADJUSTMENT_SET))
+    _set_extra(line, None)
+    _set_private(line, None)
+    return line
+
+
+def _trusted_fee_line(
+    code: str, label: str, amount: Money, rate: Decimal | None, source: str
+) -> QuoteLine:
+    """A buyer fee line from engine-computed values (no validation)."""
+    line: QuoteLine = _new(QuoteLine)
+    _set_dict(
+        line,
+        {
+            "kind": "fee",
+            "code": code,
+            "label": label,
+            "amount": amount,
+            "quantity": 1,
+            "months": 1,
+            "unit_price": None,
+            "net": None,
+            "rate": rate,
+            "allocations": {},
+            "clamped": False,
+            "source": source,
+        },
+    )
+    _set_fields_set(line, set(_FEE_SET))
+    _set_extra(line, None)
+    _set_private(line, None)
+    return line
+
+
 class Quote(FrozenModel):
     """What a customer will pay, line by line: nothing hidden.
 
@@ -170,6 +285,43 @@ class Quote(FrozenModel):
             if line.code == code:
                 return line
         raise KeyError(code)
+
+
+_QUOTE_SET = frozenset(Quote.model_fields)
+
+
+def _trusted_quote(
+    currency: str,
+    cycle: Cycle,
+    rounding: str,
+    lines: tuple[QuoteLine, ...],
+    subtotal: Money,
+    discounts: Money,
+    surcharges: Money,
+    fees: Money,
+    total: Money,
+) -> Quote:
+    """A quote from engine-computed values: no validation, and no
+    ``model_post_init`` (the engine checks the invariant on its integers)."""
+    quote: Quote = _new(Quote)
+    _set_dict(
+        quote,
+        {
+            "currency": currency,
+            "cycle": cycle,
+            "rounding": rounding,
+            "lines": lines,
+            "subtotal": subtotal,
+            "discounts": discounts,
+            "surcharges": surcharges,
+            "fees": fees,
+            "total": total,
+        },
+    )
+    _set_fields_set(quote, set(_QUOTE_SET))
+    _set_extra(quote, None)
+    _set_private(quote, None)
+    return quote
 
 
 class FeeBreakdown(FrozenModel):

@@ -149,7 +149,7 @@ class PricingRules:
     def __init__(self) -> None:
         self.settings = PricingSettings.from_config(None)
         self._section: Mapping[str, Any] | None = None
-        self._adjustments: dict[tuple[int, bool, bool], list[Adjustment]] = {}
+        self._adjustments: dict[tuple[bool, bool], list[Adjustment]] = {}
 
     @paygate.hookimpl
     def paygate_configure(self, config: Config) -> None:
@@ -166,16 +166,19 @@ class PricingRules:
 
     @paygate.hookimpl
     def paygate_price_adjustments(self, context: PricingContext) -> list[Adjustment]:
-        s = self._settings_for(context.config)
-        nonprofit = context.customer is not None and context.customer.nonprofit
-        key = (id(s), context.cycle == "annual", nonprofit)
-        if s is self.settings and key in self._adjustments:
-            # Adjustments are immutable values: the same settings give the same ones.
-            return list(self._adjustments[key])
-        found = self._build_adjustments(s, context)
+        config = context.config
+        # An empty config (what a pure call usually carries) has no [pricing].
+        s = self._settings_for(config) if config else self.settings
+        customer = context.customer
+        key = (context.cycle == "annual", customer is not None and customer.nonprofit)
         if s is self.settings:
-            self._adjustments[key] = found
-        return list(found)
+            # Adjustments are immutable values: the same settings give the same ones
+            # (the cache is only for the configured settings, reset with them).
+            found = self._adjustments.get(key)
+            if found is None:
+                found = self._adjustments[key] = self._build_adjustments(s, context)
+            return list(found)
+        return self._build_adjustments(s, context)
 
     def _build_adjustments(self, s: PricingSettings, context: PricingContext) -> list[Adjustment]:
         rates: dict[str, Decimal] = {}
