@@ -4,6 +4,7 @@ redaction rules, and the ``paygate reconcile`` command."""
 from __future__ import annotations
 
 import multiprocessing
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -168,14 +169,18 @@ def test_postgres_ledger_replaces_connections_the_server_dropped(
     from paygate.ledger import postgres
 
     reset_pg(pg_schema_url)
-    payments = make_payments(pg_schema_url)
+    # Named connections: only this test's backends are killed, never those of
+    # another run sharing the server.
+    name = f"paygate_drop_{secrets.token_hex(4)}"
+    url = f"{pg_schema_url}&application_name={name}"
+    payments = make_payments(url)
     first = payments.purchase(Money("3.00", "USD"), card())
     plain = pg_schema_url.split("?")[0].replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(plain, autocommit=True) as admin:
         killed = admin.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-            "AND application_name = ''"
+            "WHERE application_name = %s",
+            (name,),
         ).fetchone()
     assert killed is not None and killed[0] >= 1
     monkeypatch.setattr(postgres, "PING_AFTER_IDLE_SECONDS", 0.0)
