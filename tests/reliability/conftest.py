@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from reliability_workers import reset_pg
 
 FIGURES: list[tuple[str, str]] = []
 PG_ENV = "PAYGATE_TEST_DATABASE_URL"
@@ -83,23 +84,6 @@ def pg_schema_url() -> Iterator[str]:
     yield f"{base}{sep}options=-csearch_path%3D{schema}"
     with psycopg.connect(plain, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
-def reset_pg(url: str) -> None:
-    """Drop the ledger's tables (the test database is ours)."""
-    from sqlalchemy import text
-
-    from paygate.ledger.sql import make_engine
-
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                "DROP TABLE IF EXISTS paygate_webhook_events, paygate_operations, "
-                "paygate_transactions, paygate_alembic_version"
-            )
-        )
-    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

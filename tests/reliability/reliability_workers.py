@@ -18,6 +18,23 @@ def make_payments(database_url: str, **sandbox: Any) -> Payments:
     return Payments({"database_url": database_url, "sandbox": sandbox}, load_entrypoints=False)
 
 
+def reset_pg(url: str) -> None:
+    """Drop the ledger's tables (the test database is ours)."""
+    from sqlalchemy import text
+
+    from paygate.ledger.sql import make_engine
+
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "DROP TABLE IF EXISTS paygate_webhook_events, paygate_operations, "
+                "paygate_transactions, paygate_alembic_version"
+            )
+        )
+    engine.dispose()
+
+
 def card(number: str = VISA, cvc: str = "739") -> Card:
     return Card(number, 12, 2034, cvc)
 

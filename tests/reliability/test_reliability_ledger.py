@@ -12,8 +12,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
-from conftest import reset_pg
-from reliability_workers import card, make_payments
+from reliability_workers import card, make_payments, reset_pg
 from sqlalchemy import inspect
 
 from paygate import Money
