@@ -93,6 +93,7 @@ class PaygatePluginManager(pluggy.PluginManager):
         self._providers: dict[str, tuple[object, ProviderInfo]] | None = None
         self._routed: dict[tuple[str, str], Any] = {}
         self._candidates: dict[tuple[str, str | None], list[ProviderInfo]] = {}
+        self._implements: dict[tuple[str, str], bool] = {}
         self._module_owner: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -113,6 +114,7 @@ class PaygatePluginManager(pluggy.PluginManager):
         self._providers = None
         self._routed = {}
         self._candidates = {}
+        self._implements = {}
 
     def candidates(self, method_kind: str, currency: str | None) -> list[ProviderInfo]:
         """Providers that take this payment-method kind and currency (cached)."""
@@ -173,11 +175,18 @@ class PaygatePluginManager(pluggy.PluginManager):
             ) from None
 
     def provider_implements(self, provider: str, hook_name: str) -> bool:
-        plugin = self.providers()[provider][0]
-        return any(
-            impl.plugin is plugin and not impl.wrapper and not impl.hookwrapper
-            for impl in getattr(self.hook, hook_name).get_hookimpls()
-        )
+        # Asked on every operation; hook implementations change only through
+        # register/unregister, which clear this cache like the routing ones.
+        key = (provider, hook_name)
+        found = self._implements.get(key)
+        if found is None:
+            plugin = self.providers()[provider][0]
+            found = any(
+                impl.plugin is plugin and not impl.wrapper and not impl.hookwrapper
+                for impl in getattr(self.hook, hook_name).get_hookimpls()
+            )
+            self._implements[key] = found
+        return found
 
     def routed(self, hook_name: str, provider: str) -> Any:
         """The hook caller that reaches ``provider`` and every non-provider plugin."""

@@ -9,7 +9,6 @@ back, or a plugin author's careless log line, leaks nothing.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import re
@@ -40,6 +39,29 @@ _SECRET_FIELD = re.compile(
 # (fields, URL credentials), "_live_"/"_test_" (API keys), "whsec_",
 # "bearer "/"basic " (credentials). Keep in step with the patterns above.
 _MAYBE_SECRET = re.compile(r"[:=]|_(?:live|test)_|whsec_|(?i:bearer|basic)\s|\s[0-9]")
+# Cheaper necessary conditions, checked first: the regex engine pays per
+# position and per alternative, so the two searches above cost about a
+# microsecond on a 27-character id, and a transcript has dozens of strings.
+# Every field, credential and bearer/basic pattern needs ":", "=" or
+# whitespace; the API-key and webhook-secret patterns need "_live_",
+# "_test_" or "whsec_"; a PAN candidate is 13 digits, each after the last or
+# after one " ", "." or "-". Without any of these characters, only 13
+# digits in a row can be a secret.
+_SUSPECT_CHARS = re.compile(r"[:=\s.-]")
+_DIGIT_RUN = re.compile(r"[0-9]{13}")
+
+
+def _may_hold_secret(text: str) -> bool:
+    """False only when no pattern of :func:`scrub_text` can match ``text``."""
+    if (
+        _SUSPECT_CHARS.search(text) is None
+        and "_live_" not in text
+        and "_test_" not in text
+        and "whsec_" not in text
+    ):
+        return len(text) >= 13 and _DIGIT_RUN.search(text) is not None
+    return _MAYBE_SECRET.search(text) is not None or _PAN_CANDIDATE.search(text) is not None
+
 
 #: Keys whose values are secrets wherever they appear in a mapping.
 SECRET_KEYS = frozenset(
@@ -122,12 +144,15 @@ def scrub_text(text: str) -> str:
     ``cvc=``/``"cvc":``-like field (also ``card[cvc]``, ``client_secret``,
     ``api_key``, ``password``, ``access_token``).
     """
-    if not text:
-        return text
-    if _MAYBE_SECRET.search(text) is None and _PAN_CANDIDATE.search(text) is None:
+    if not text or not _may_hold_secret(text):
         # Most stored strings (ids, amounts, statuses) hold none of what every
         # secret pattern below needs: skip the substitutions.
         return text
+    return _substitute(text)
+
+
+def _substitute(text: str) -> str:
+    """Every substitution of :func:`scrub_text`, without its shortcut."""
     out = _SECRET_TOKENS.sub(REDACTED, text)
     out = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}:{REDACTED}@", out)
     out = _SECRET_FIELD.sub(lambda m: m.group(1) + REDACTED, out)
@@ -136,12 +161,26 @@ def scrub_text(text: str) -> str:
     return out
 
 
-@functools.lru_cache(maxsize=4096)
-def _is_secret_key(name: str) -> bool:
-    # Key names repeat endlessly across transcripts: decide each one once.
+def _classify_key(name: str) -> bool:
     lowered = name.lower()
     bare = lowered.rsplit("[", 1)[-1].rstrip("]")
     return lowered in SECRET_KEYS or bare in SECRET_KEYS
+
+
+_KEY_VERDICTS: dict[str, bool] = {}
+_MAX_KEY_VERDICTS = 4096
+
+
+def _is_secret_key(name: str) -> bool:
+    # Key names repeat endlessly across transcripts: decide each one once. A
+    # plain dict read costs half an lru_cache call; once full it stops growing
+    # (a provider sending ever-new key names) and the rest are decided anew.
+    verdict = _KEY_VERDICTS.get(name)
+    if verdict is None:
+        verdict = _classify_key(name)
+        if len(_KEY_VERDICTS) < _MAX_KEY_VERDICTS:
+            _KEY_VERDICTS[name] = verdict
+    return verdict
 
 
 def scrub_strings(value: Any) -> Any:
@@ -172,6 +211,25 @@ def scrub_data(value: Any) -> Any:
             name = key if type(key) is str else str(key)
             if _is_secret_key(name):
                 out[name] = REDACTED
+                continue
+            # The leaves of a transcript are handled here rather than by a
+            # call per value (a PaymentIntent has dozens); anything else,
+            # str subclasses included, takes the general path.
+            kind = type(item)
+            if kind is str:
+                # _may_hold_secret's first test, inline: most values pass it.
+                if (
+                    _SUSPECT_CHARS.search(item) is None
+                    and "_live_" not in item
+                    and "_test_" not in item
+                    and "whsec_" not in item
+                    and (len(item) < 13 or _DIGIT_RUN.search(item) is None)
+                ):
+                    out[name] = item
+                else:
+                    out[name] = scrub_text(item)
+            elif item is None or kind is int or kind is bool or kind is float:
+                out[name] = item
             else:
                 out[name] = scrub_data(item)
         return out

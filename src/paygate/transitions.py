@@ -66,6 +66,18 @@ def method_display(method: Any) -> str | None:
     return "PayPal"
 
 
+#: Money is immutable: one zero per currency serves every new transaction.
+#: Keys are currencies a Money already accepted, so the table stays small.
+_ZEROS: dict[str, Money] = {}
+
+
+def _zero(currency: str) -> Money:
+    zero = _ZEROS.get(currency)
+    if zero is None:
+        zero = _ZEROS[currency] = Money.zero(currency)
+    return zero
+
+
 def new_transaction(
     request: PaymentRequest,
     result: ProviderResult | None,
@@ -73,7 +85,7 @@ def new_transaction(
     unknown: bool,
     now: datetime,
 ) -> Transaction:
-    zero = Money.zero(request.amount.currency)
+    zero = _zero(request.amount.currency)
     if unknown or result is None:
         status = S.UNKNOWN if unknown else S.FAILED
         captured = zero

@@ -27,7 +27,14 @@ from paygate.ledger.base import StaleFinish
 from paygate.ledger.fingerprint import fingerprint
 from paygate.ledger.records import OperationRecord as _Record
 from paygate.ledger.webhooks import apply_event
-from paygate.models import ErrorInfo, Transaction, TransactionStatus, WebhookEvent, utcnow
+from paygate.models import (
+    ErrorInfo,
+    Transaction,
+    TransactionStatus,
+    WebhookEvent,
+    field_names,
+    utcnow,
+)
 from paygate.money import Money
 from paygate.operations import (
     CaptureRequest,
@@ -85,7 +92,7 @@ def request_summary(request: OperationRequest) -> dict[str, Any]:
     """What reconcile needs to rebuild the request: never the payment method
     itself (so never a PAN or CVC), only how it is displayed."""
     # Built field by field: a model_dump per operation costs more than the rest.
-    fields = type(request).model_fields
+    fields = field_names(type(request))
     data: dict[str, Any] = {
         "operation": request.operation.value,
         "provider": request.provider,
@@ -220,6 +227,8 @@ class LedgerPlugin:
             # this one failing before it was sent proves nothing.
             state = OperationState.UNKNOWN if sent or was_unknown else OperationState.FAILED
             err = exc if isinstance(exc, PaygateError) else None
+            # One instant for the operation's and the transaction's update.
+            ended = utcnow()
             try:
                 tx = store.finish(
                     request.idempotency_key,
@@ -231,12 +240,12 @@ class LedgerPlugin:
                             None,
                             err,
                             unknown=state is OperationState.UNKNOWN,
-                            now=utcnow(),
+                            now=ended,
                         )
                     ),
                     transaction_id=request.transaction_id,
                     error=error_record(exc),
-                    now=utcnow(),
+                    now=ended,
                     expected=(OperationState.PENDING,),
                 )
             except StaleFinish:
@@ -269,21 +278,20 @@ class LedgerPlugin:
             if result.status is TransactionStatus.FAILED
             else OperationState.SUCCEEDED
         )
+        ended = utcnow()
         try:
             tx = store.finish(
                 request.idempotency_key,
                 state,
-                apply=cleaned(
-                    lambda cur: apply_outcome(
-                        cur, request, result, None, unknown=False, now=utcnow()
-                    )
+                apply=lambda cur: clean_transaction(
+                    apply_outcome(cur, request, result, None, unknown=False, now=ended)
                 ),
                 transaction_id=request.transaction_id,
                 provider_reference=result.provider_reference,
                 operation_reference=result.operation_reference,
                 error=error_dict(result.error),
                 result=result_record(result),
-                now=utcnow(),
+                now=ended,
                 expected=(OperationState.PENDING,),
             )
         except StaleFinish:

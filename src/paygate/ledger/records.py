@@ -69,4 +69,9 @@ def request_digest(payload: dict[str, Any]) -> str:
         elif isinstance(value, list):
             value = tuple(value)
         items.append((key, value))
+    return digest_items(items)
+
+
+def digest_items(items: list[tuple[str, Any]]) -> str:
+    """The digest of ``(key, value)`` items already in :func:`request_digest`'s form."""
     return hashlib.sha256(repr(items).encode()).hexdigest()
