@@ -77,8 +77,13 @@ def to_stripe(money: Money, *, allow_zero: bool = False) -> int:
 def from_stripe(amount: int, currency: str) -> Money:
     """The :class:`Money` of a Stripe ``amount`` in ``currency`` (any case)."""
     code = currency.upper()
-    value = Decimal(int(amount)).scaleb(-stripe_exponent(code))
-    return Money(value, code)
+    exponent = stripe_exponent(code)
+    money = Money.from_minor(int(amount), code)
+    if money.exponent == exponent:
+        # Stripe and ISO 4217 agree on the decimals (nearly every currency):
+        # the same value as below, without validating it a second time.
+        return money
+    return Money(Decimal(int(amount)).scaleb(-exponent), code)
 
 
 def stripe_currency(money: Money) -> str:

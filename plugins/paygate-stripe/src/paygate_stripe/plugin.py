@@ -49,6 +49,7 @@ from paygate.models import (
     StoredPaymentMethod,
     TransactionStatus,
     WebhookEvent,
+    construct,
 )
 from paygate.money import Money
 from paygate.operations import (
@@ -135,9 +136,79 @@ def _check_key(key: str) -> str:
     return key
 
 
-def _clean(obj: dict[str, Any]) -> dict[str, Any]:
-    """A Stripe object as the ledger may keep it (no client secret)."""
-    return {k: v for k, v in obj.items() if k != "client_secret"}
+#: The PaymentIntent fields this plugin reads and the ledger's transcript
+#: keeps. An allow-list, not a deny-list: whatever Stripe adds to the object
+#: (shipping addresses, receipt e-mails, expanded payment methods, the client
+#: secret) never reaches the ledger, and the core scrubs far less per payment.
+INTENT_FIELDS = (
+    "id",
+    "object",
+    "status",
+    "amount",
+    "amount_capturable",
+    "amount_received",
+    "currency",
+    "capture_method",
+    "confirmation_method",
+    "created",
+    "livemode",
+    "customer",
+    "payment_method",
+    "latest_charge",
+    "cancellation_reason",
+    "description",
+    "metadata",
+    "last_payment_error",
+    "next_action",
+)
+#: Fields Stripe may expand into whole objects (a PaymentMethod carries
+#: billing details): only their id is kept.
+_ID_FIELDS = frozenset({"customer", "payment_method", "latest_charge"})
+#: What is kept of ``last_payment_error`` (its ``payment_method`` is a whole object).
+_ERROR_FIELDS = ("type", "code", "decline_code", "message", "param")
+_SCALARS = (str, int, float, bool)
+
+
+def _plain(value: Any) -> Any:
+    """A nested Stripe value as plain JSON data.
+
+    One level of ``to_dict(recursive=False)`` at a time: the SDK's recursive
+    ``to_dict`` costs several microseconds even for a one-key ``metadata``.
+    """
+    if value is None or isinstance(value, _SCALARS):
+        return value
+    to_dict = getattr(value, "to_dict", None)
+    if to_dict is not None:  # a StripeObject
+        return {k: _plain(v) for k, v in to_dict(recursive=False).items()}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _intent_record(intent: Any) -> dict[str, Any]:
+    """The allow-listed fields of a PaymentIntent (SDK object or dict) as plain data.
+
+    Reads the SDK object one level deep instead of ``to_dict()``-ing all of
+    it: only the few nested values kept are converted.
+    """
+    data: Mapping[str, Any] = (
+        intent if isinstance(intent, dict) else intent.to_dict(recursive=False)
+    )
+    out: dict[str, Any] = {}
+    for key in INTENT_FIELDS:
+        if key not in data:
+            continue
+        value = data[key]
+        if value is not None and not isinstance(value, _SCALARS):
+            value = _plain(value)
+            if key in _ID_FIELDS and isinstance(value, dict):
+                value = value.get("id")
+            elif key == "last_payment_error" and isinstance(value, dict):
+                value = {k: value[k] for k in _ERROR_FIELDS if k in value}
+        out[key] = value
+    return out
 
 
 def _metadata(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
@@ -231,14 +302,22 @@ class StripeProvider:
         return self._client
 
     def _call(self, fn: Callable[[StripeClient], T]) -> T:
+        client = self.client()
+        try:
+            return fn(client)
+        except Exception as exc:
+            # Imported here, not per call: even a cached import statement
+            # costs a microsecond on every payment.
+            self._raise_mapped(exc)
+            raise
+
+    def _raise_mapped(self, exc: Exception) -> None:
+        """Raise what a Stripe SDK error means to paygate; return for any other error."""
         import stripe
 
         from paygate_stripe import errors
 
-        client = self.client()
-        try:
-            return fn(client)
-        except stripe.CardError as exc:
+        if isinstance(exc, stripe.CardError):
             body = exc.json_body if isinstance(exc.json_body, dict) else {}
             found = body.get("error")
             error: dict[str, Any] = found if isinstance(found, dict) else {}
@@ -246,9 +325,9 @@ class StripeProvider:
             intent_id = intent.get("id") if isinstance(intent, dict) else None
             raw = {"error": {k: v for k, v in error.items() if k != "payment_intent"}}
             if isinstance(intent, dict):
-                raw["payment_intent"] = _clean(intent)
+                raw["payment_intent"] = _intent_record(intent)
             raise _Declined(errors.card_error_info(exc), intent_id, raw) from None
-        except stripe.StripeError as exc:
+        if isinstance(exc, stripe.StripeError):
             mapped = errors.to_paygate_error(exc, retries=self._settings.max_network_retries)
             if exc.request_id:
                 mapped.message = f"{mapped.message} (Stripe request {exc.request_id})"
@@ -341,15 +420,17 @@ class StripeProvider:
 
     def _from_intent(
         self,
-        intent: dict[str, Any],
+        found: Any,
         *,
         return_url: str | None = None,
         expected: Money | None = None,
     ) -> ProviderResult:
+        """The result for a PaymentIntent (the SDK's object or its dict)."""
+        # Everything below reads only allow-listed fields: the transcript is them.
+        intent = raw = _intent_record(found)
         status = intent.get("status")
         currency = str(intent.get("currency", ""))
         reference = str(intent["id"])
-        raw = _clean(intent)
 
         def money(field: str) -> Money | None:
             # Stripe always sends amount_capturable/amount_received; servers
@@ -361,15 +442,19 @@ class StripeProvider:
                     return amounts.from_stripe(value, currency)
             return None
 
+        # The two answers of nearly every payment are built without validating
+        # again what is already typed here: a status member, str, Money, dict.
         if status == "requires_capture":
-            return ProviderResult(
+            return construct(
+                ProviderResult,
                 status=TransactionStatus.AUTHORIZED,
                 provider_reference=reference,
                 amount=money("amount_capturable"),
                 raw=raw,
             )
         if status == "succeeded":
-            return ProviderResult(
+            return construct(
+                ProviderResult,
                 status=TransactionStatus.CAPTURED,
                 provider_reference=reference,
                 amount=money("amount_received"),
@@ -439,7 +524,7 @@ class StripeProvider:
             )
         except _Declined as exc:
             return self._declined(exc)
-        return self._from_intent(intent.to_dict(), return_url=return_url, expected=request.amount)
+        return self._from_intent(intent, return_url=return_url, expected=request.amount)
 
     @hookimpl
     def paygate_authorize(self, request: PaymentRequest) -> ProviderResult:
@@ -487,7 +572,7 @@ class StripeProvider:
             )
         except _Declined as exc:
             return self._declined(exc, reference)
-        return self._from_intent(intent.to_dict(), expected=request.amount)
+        return self._from_intent(intent, expected=request.amount)
 
     @hookimpl
     def paygate_void(self, request: VoidRequest) -> ProviderResult:
@@ -498,7 +583,7 @@ class StripeProvider:
                 reference, None, self._options(request.idempotency_key)
             )
         )
-        return self._from_intent(intent.to_dict())
+        return self._from_intent(intent)
 
     @hookimpl
     def paygate_refund(self, request: RefundRequest) -> ProviderResult:
