@@ -305,15 +305,12 @@ class SQLLedger(LedgerStore):
         if self._is_postgres:
             from paygate.ledger import postgres
 
-            if states is not None:
-                # An empty list matches nothing, as an empty IN would.
-                params["p_expected"] = list(states) or [""]
             matched, tx = postgres.finish(
                 self.engine,
                 transaction_id=transaction_id,
                 op_params=params,
                 with_reference=bool(provider_reference),
-                expected=states is not None,
+                expected=states,
                 apply=apply,
                 now=now,
             )
