@@ -460,8 +460,14 @@ class Payments:
         raise PaygateError(message, code=std)
 
     def _execute(
-        self, request: OperationRequest
+        self, request: OperationRequest, *, fresh_key: bool = False
     ) -> tuple[ProviderResult | None, Transaction | None]:
+        """Run the operation hook of ``request``'s provider.
+
+        ``fresh_key``: the facade generated the idempotency key for this very
+        call, so no other request can carry it and the ledger need not take
+        the request's digest (it exists to tell a retry from a reused key).
+        """
         hook_name = _HOOK_OF[request.operation]
         pm = self.plugin_manager
         if not pm.provider_implements(request.provider, hook_name):
@@ -469,17 +475,23 @@ class Payments:
                 f"provider {request.provider!r} does not implement {hook_name}"
             )
         caller = pm.routed(hook_name, request.provider)
+        ledger = self._ledger_plugin
+        if fresh_key:
+            ledger.fresh_keys.add(request.idempotency_key)
         try:
             result = caller(request=request)
         except PaygateError as exc:
             if isinstance(exc, ProviderUnavailable) and exc.transaction is None:
-                exc.transaction = self._ledger_plugin.take(request.transaction_id)
+                exc.transaction = ledger.take(request.transaction_id)
             else:
-                self._ledger_plugin.take(request.transaction_id)
+                ledger.take(request.transaction_id)
             raise
         except Exception as exc:
-            self._ledger_plugin.take(request.transaction_id)
+            ledger.take(request.transaction_id)
             raise pm.plugin_error(hook_name, exc) from exc
+        finally:
+            if fresh_key:
+                ledger.fresh_keys.discard(request.idempotency_key)
         if result is not None and not isinstance(result, ProviderResult):
             self._ledger_plugin.take(request.transaction_id)
             raise PluginError(
@@ -490,11 +502,13 @@ class Payments:
         tx = self._ledger_plugin.take(request.transaction_id)
         return result, tx
 
-    def _finish(self, request: OperationRequest, existing: OperationRecord | None) -> Transaction:
+    def _finish(
+        self, request: OperationRequest, existing: OperationRecord | None, *, fresh_key: bool
+    ) -> Transaction:
         record = self._precheck(request, existing)
         if record is not None:
             return self._replay(record)
-        result, tx = self._execute(request)
+        result, tx = self._execute(request, fresh_key=fresh_key)
         if result is None:
             raise UnsupportedFeature(
                 f"provider {request.provider!r} returned nothing for {request.operation.value}"
@@ -576,7 +590,7 @@ class Payments:
             description=desc,
             return_url=ret,
         )
-        return self._finish(request, existing)
+        return self._finish(request, existing, fresh_key=idempotency_key is None)
 
     def authorize(
         self,
@@ -764,7 +778,7 @@ class Payments:
             captured=tx.captured,
             final=final,
         )
-        return self._finish(request, existing)
+        return self._finish(request, existing, fresh_key=idempotency_key is None)
 
     @staticmethod
     def _follow_up(
@@ -807,7 +821,7 @@ class Payments:
             key,
             amount=tx.amount,
         )
-        return self._finish(request, existing)
+        return self._finish(request, existing, fresh_key=idempotency_key is None)
 
     def refund(
         self,
@@ -866,7 +880,7 @@ class Payments:
             refunded=tx.refunded,
             reason=why,
         )
-        return self._finish(request, existing)
+        return self._finish(request, existing, fresh_key=idempotency_key is None)
 
     def confirm(
         self,
@@ -896,7 +910,7 @@ class Payments:
             capture=capture,
             params=extra,
         )
-        return self._finish(request, existing)
+        return self._finish(request, existing, fresh_key=idempotency_key is None)
 
     def store_payment_method(
         self,
@@ -941,7 +955,7 @@ class Payments:
             if record.result.get("stored_method") is None:
                 return self._pending_method(request, ProviderResult.model_validate(record.result))
             return StoredPaymentMethod.model_validate(record.result["stored_method"])
-        result, _ = self._execute(request)
+        result, _ = self._execute(request, fresh_key=idempotency_key is None)
         if result is not None and result.status is S.REQUIRES_ACTION and not result.stored_method:
             return self._pending_method(request, result)
         if result is None or (result.stored_method is None and result.status is not S.FAILED):
@@ -1012,7 +1026,7 @@ class Payments:
             if record.state is OperationState.FAILED:
                 self._raise_failure(record.error or {}, None, "confirm")
             return StoredPaymentMethod.model_validate(record.result["stored_method"])
-        result, _ = self._execute(request)
+        result, _ = self._execute(request, fresh_key=idempotency_key is None)
         if result is None or result.status is S.FAILED or result.stored_method is None:
             error = (result.error if result else None) or ErrorInfo(
                 code="processing_error", message="the provider saved no payment method"

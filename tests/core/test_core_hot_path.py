@@ -183,3 +183,34 @@ def test_fingerprint_matches_digests_already_in_ledgers() -> None:
     assert fingerprint(request) == (
         "0b9835609c3bc9ce05892acc5d90436ee7932a43128e032305ebba6140920f55"
     )
+
+
+# -- keys the facade generated ----------------------------------------------------
+
+
+def test_a_generated_key_skips_the_digest_and_cannot_be_reused() -> None:
+    from paygate import Payments
+    from paygate.errors import CardDeclined, IdempotencyConflict
+    from paygate.ledger.records import GENERATED_KEY_DIGEST
+
+    payments = Payments({"database_url": "memory"}, load_entrypoints=False)
+    sandbox = payments.plugin("sandbox")
+    card = Card("4242424242424242", 12, 2030, "123")
+    tx = payments.authorize(Money("5.00", "USD"), card)
+    hosted = payments.authorize(Money("6.00", "USD"), card, idempotency_key="host-key-1")
+    generated = next(r for r in payments.ledger.operations() if r.transaction_id == tx.id)
+    from_host = payments.ledger.find_operation("host-key-1")
+    assert generated.request_digest == GENERATED_KEY_DIGEST
+    assert from_host is not None and from_host.transaction_id == hosted.id
+    assert from_host.request_digest not in ("", GENERATED_KEY_DIGEST)
+    # A host that finds a generated key in the ledger and sends it again is
+    # refused before any provider call: no digest can equal the empty one.
+    calls = sandbox.call_count
+    with pytest.raises(IdempotencyConflict):
+        payments.authorize(Money("5.00", "USD"), card, idempotency_key=generated.idempotency_key)
+    assert sandbox.call_count == calls
+    # The marks never outlive their call, whether it succeeded or failed.
+    with pytest.raises(CardDeclined):
+        payments.authorize(Money("5.00", "USD"), Card("4000000000000002", 12, 2030, "123"))
+    assert payments._ledger_plugin.fresh_keys == set()
+    payments.close()

@@ -25,6 +25,7 @@ from paygate.errors import PaygateError, PluginError, ProviderUnavailable
 from paygate.ledger import LedgerStore, OperationRecord, OperationState, Reservation, open_ledger
 from paygate.ledger.base import StaleFinish
 from paygate.ledger.fingerprint import fingerprint
+from paygate.ledger.records import GENERATED_KEY_DIGEST
 from paygate.ledger.records import OperationRecord as _Record
 from paygate.ledger.webhooks import apply_event
 from paygate.models import (
@@ -170,6 +171,9 @@ class LedgerPlugin:
         self._url: str | None = None
         self._results: dict[str, Transaction] = {}
         self._results_lock = threading.Lock()
+        #: Keys the facade generated for the call now running (set by
+        #: ``Payments``; adding and discarding a str is atomic).
+        self.fresh_keys: set[str] = set()
 
     @hookimpl
     def paygate_configure(self, config: Config) -> None:
@@ -210,7 +214,11 @@ class LedgerPlugin:
                 operation=request.operation.value,
                 provider=request.provider,
                 transaction_id=request.transaction_id,
-                request_digest=fingerprint(request),
+                request_digest=(
+                    GENERATED_KEY_DIGEST
+                    if request.idempotency_key in self.fresh_keys
+                    else fingerprint(request)
+                ),
                 amount=getattr(request, "amount", None),
                 request=request_summary(request),
                 created_at=now,

@@ -53,6 +53,12 @@ class OperationRecord:
     updated_at: datetime | None = None
 
 
+#: The digest recorded for a key paygate generated for one call: no other
+#: request can carry that key, so there is nothing to compare, and no real
+#: digest equals it (a host reusing such a key gets IdempotencyConflict).
+GENERATED_KEY_DIGEST = ""
+
+
 def request_digest(payload: dict[str, Any]) -> str:
     """A stable digest of what a request asks for (secrets already excluded).
 
