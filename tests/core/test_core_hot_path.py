@@ -214,3 +214,28 @@ def test_a_generated_key_skips_the_digest_and_cannot_be_reused() -> None:
         payments.authorize(Money("5.00", "USD"), Card("4000000000000002", 12, 2030, "123"))
     assert payments._ledger_plugin.fresh_keys == set()
     payments.close()
+
+
+def test_the_result_record_keeps_what_replay_needs() -> None:
+    from paygate.builtins.ledger import result_record
+    from paygate.models import ErrorInfo, StoredPaymentMethod, TransactionStatus
+    from paygate.operations import ProviderResult
+
+    results = [
+        ProviderResult(status=TransactionStatus.AUTHORIZED, provider_reference="sbx_1"),
+        ProviderResult(
+            status=TransactionStatus.FAILED,
+            error=ErrorInfo(code="card_declined", message="no", decline_code="generic_decline"),
+            raw={"id": "pi_1", "nested": {"n": 1}},
+        ),
+        ProviderResult(
+            status=TransactionStatus.AUTHORIZED,
+            stored_method=StoredPaymentMethod(provider="sandbox", token="tok_1", last4="4242"),
+            provider_data={"k": "v"},
+        ),
+    ]
+    # Fields left at their defaults are not kept...
+    assert result_record(results[0]) == {"status": "authorized", "provider_reference": "sbx_1"}
+    for result in results:
+        # ...and validation restores them: replay sees the same result.
+        assert ProviderResult.model_validate(result_record(result)) == result

@@ -158,8 +158,10 @@ def error_dict(error: ErrorInfo | None) -> dict[str, Any] | None:
 
 
 def result_record(result: ProviderResult) -> dict[str, Any]:
-    # The transcript is scrubbed here, automatically, whatever the provider put in it.
-    data: dict[str, Any] = scrub_data(result.model_dump(mode="json"))
+    """The provider's answer as the ledger keeps it: the fields that differ
+    from their defaults (``ProviderResult.model_validate`` restores the rest),
+    scrubbed here, automatically, whatever the provider put in it."""
+    data: dict[str, Any] = scrub_data(result.model_dump(mode="json", exclude_defaults=True))
     return data
 
 
