@@ -174,6 +174,14 @@ class PaygatePluginManager(pluggy.PluginManager):
                 param="provider",
             ) from None
 
+    def implemented(self, hook_name: str) -> bool:
+        """Whether any plugin implements ``hook_name`` (cached like the routes)."""
+        key = ("", hook_name)
+        found = self._implements.get(key)
+        if found is None:
+            found = self._implements[key] = bool(getattr(self.hook, hook_name).get_hookimpls())
+        return found
+
     def provider_implements(self, provider: str, hook_name: str) -> bool:
         # Asked on every operation; hook implementations change only through
         # register/unregister, which clear this cache like the routing ones.

@@ -276,6 +276,9 @@ class Payments:
                 f"paygate.StoredPaymentMethod, not {type(method).__name__}",
                 param="method",
             )
+        if not self.plugin_manager.implemented("paygate_validate_payment_method"):
+            # No validator installed: no context to build, no hook to call.
+            return method
         context = construct(
             ValidationContext,
             operation=operation,

@@ -62,13 +62,25 @@ def test_register_plugin_unregisters_after_the_test() -> None:
     assert manager.get_plugin("test-fees") is None
 
 
+class _Validator:
+    @paygate.hookimpl
+    def paygate_validate_payment_method(self, method: Any, context: Any) -> None:
+        return None
+
+
 def test_hook_recorder_sees_every_hook_of_a_payment(
-    payments: paygate.Payments, hook_recorder: HookRecorder
+    payments: paygate.Payments, hook_recorder: HookRecorder, register_plugin: Any
 ) -> None:
     payments.purchase(paygate.Money("5.00", "USD"), CARD)
+    # A hook no plugin implements is not called at all (no validator here)...
+    assert "paygate_validate_payment_method" not in hook_recorder.names()
+    register_plugin(_Validator(), name="test-validator")
+    payments.purchase(paygate.Money("5.00", "USD"), CARD)
+    # ...and is, in its place, once one is registered.
     names = hook_recorder.names()
-    assert names.index("paygate_validate_payment_method") < names.index("paygate_authorize")
-    (call,) = hook_recorder.calls_of("paygate_authorize")
+    second = names[names.index("paygate_authorize") + 1 :]
+    assert second.index("paygate_validate_payment_method") < second.index("paygate_authorize")
+    call = hook_recorder.calls_of("paygate_authorize")[-1]
     assert call.kwargs["request"].amount == paygate.Money("5.00", "USD")
     assert call.result.status is paygate.TransactionStatus.CAPTURED
     assert call.exception is None
