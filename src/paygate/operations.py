@@ -41,6 +41,18 @@ class Operation(StrEnum):
     PARSE_WEBHOOK = "parse_webhook"
 
 
+#: Operations that create a transaction (under a new ``transaction_id``).
+CREATING_OPERATIONS = frozenset(
+    {
+        Operation.AUTHORIZE,
+        Operation.PURCHASE,
+        Operation.VERIFY,
+        Operation.CHARGE_RECURRING,
+        Operation.STORE_PAYMENT_METHOD,
+    }
+)
+
+
 class OperationRequest(FrozenModel):
     """Fields every operation request carries.
 
@@ -167,6 +179,7 @@ class ProviderResult(FrozenModel):
 
 
 __all__ = [
+    "CREATING_OPERATIONS",
     "CaptureRequest",
     "ConfirmRequest",
     "FetchRequest",

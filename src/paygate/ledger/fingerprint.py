@@ -10,17 +10,16 @@ from typing import Any
 
 from paygate.ledger.records import digest_items
 from paygate.models import field_names
-from paygate.operations import Operation, OperationRequest, PaymentRequest, StoreRequest
+from paygate.operations import (
+    CREATING_OPERATIONS,
+    OperationRequest,
+    PaymentRequest,
+    StoreRequest,
+)
 
 #: Operations that create a transaction: its id is new on every call, so it
 #: is left out of the digest.
-_CREATING = {
-    Operation.AUTHORIZE,
-    Operation.PURCHASE,
-    Operation.VERIFY,
-    Operation.CHARGE_RECURRING,
-    Operation.STORE_PAYMENT_METHOD,
-}
+_CREATING = CREATING_OPERATIONS
 
 
 def method_summary(method: Any) -> dict[str, Any]:

@@ -9,7 +9,9 @@ go straight to the psycopg connection the pool hands out:
 
 * the pending record is one ``INSERT`` in autocommit: one round trip;
 * the outcome is ``SELECT ... FOR UPDATE``, then one statement that updates
-  the operation *and* upserts the transaction, then ``COMMIT``.
+  the operation *and* upserts the transaction, then ``COMMIT``; when the
+  transaction is brand new (its id and key were made for this call) the
+  read has nothing to find, and the one statement runs alone in autocommit.
 
 No pool ping, no SQLAlchemy statement machinery: the client work per payment
 fell by more than half. (psycopg's pipeline mode saves round trips but costs
@@ -140,6 +142,7 @@ def _rollback(raw: Any, pg: Any) -> None:
 def finish(
     engine: Engine,
     *,
+    new_transaction: bool = False,
     transaction_id: str,
     op_params: dict[str, Any],
     with_reference: bool,
@@ -152,6 +155,13 @@ def finish(
     ``expected``: the states the operation must still be in (compare-and-set),
     or None. When it is set and no operation matched, nothing was written
     (the caller raises :class:`~paygate.ledger.base.StaleFinish`).
+
+    ``new_transaction``: the caller knows no row exists for
+    ``transaction_id`` (its id was made for this operation, whose key was
+    generated for this call): ``apply`` runs on None and the settling
+    statement runs alone, in autocommit, one round trip. Its compare-and-set
+    on the operation row still decides: whoever settles the operation first
+    (``reconcile``) writes the transaction, the other writes nothing.
     """
     params = dict(op_params)
     if expected is not None:
@@ -159,6 +169,8 @@ def finish(
         expected = expected or ("",)
         for i, state in enumerate(expected):
             params[f"p_expected{i}"] = state
+    if new_transaction and expected is not None:
+        return _finish_new(engine, params, with_reference, len(expected), apply, now)
     raw = engine.raw_connection()
     try:
         pg: Any = raw.driver_connection
@@ -177,6 +189,38 @@ def finish(
         except BaseException:
             _rollback(raw, pg)
             raise
+    finally:
+        raw.close()
+    return matched, tx
+
+
+def _finish_new(
+    engine: Engine,
+    params: dict[str, Any],
+    with_reference: bool,
+    expected: int,
+    apply: Callable[[Transaction | None], Transaction | None],
+    now: datetime,
+) -> tuple[int, Transaction | None]:
+    import psycopg
+
+    tx = apply(None)
+    if tx is not None:
+        for key, value in tx_row(tx, now).items():
+            params[f"t_{key}"] = value
+    sql, names = finish_sql(with_reference, expected, tx is not None)
+    values = tuple(params[n] for n in names)
+    raw = engine.raw_connection()
+    try:
+        pg: Any = raw.driver_connection
+        pg.autocommit = True
+        try:
+            matched = int(pg.execute(sql, values).fetchone()[0])
+        finally:
+            pg.autocommit = False
+    except psycopg.Error:
+        raw.invalidate()
+        raise
     finally:
         raw.close()
     return matched, tx

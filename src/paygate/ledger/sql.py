@@ -46,11 +46,17 @@ from paygate.ledger.base import (
     conflict_for,
     takeover,
 )
-from paygate.ledger.records import OperationRecord, OperationState, Reservation
+from paygate.ledger.records import (
+    GENERATED_KEY_DIGEST,
+    OperationRecord,
+    OperationState,
+    Reservation,
+)
 from paygate.ledger.rows import finish_params, pending_row, tx_row
 from paygate.ledger.schema import metadata, operations, transactions, webhook_events
 from paygate.models import Transaction
 from paygate.money import Money
+from paygate.operations import CREATING_OPERATIONS
 
 # Statements on the hot path, built once: constructing SQLAlchemy statements
 # per call cost more than executing them (SQLAlchemy caches the compiled form
@@ -128,6 +134,9 @@ class SQLLedger(LedgerStore):
         self.engine = make_engine(url, pool_size=pool_size)
         self._is_sqlite = self.engine.dialect.name == "sqlite"
         self._is_postgres = self.engine.dialect.name == "postgresql"
+        # Transactions begun here whose row cannot exist yet (PostgreSQL's
+        # one-statement finish); set add/discard are atomic.
+        self._new_txs: set[str] = set()
         # One writer at a time inside this process spares SQLite's busy loop.
         self._write_lock = threading.Lock() if self._is_sqlite else None
         self._writer: Connection | None = None
@@ -241,6 +250,14 @@ class SQLLedger(LedgerStore):
                 from paygate.ledger import postgres
 
                 if postgres.insert_operation(self.engine, pending_row(rec, now)):
+                    if (
+                        rec.request_digest == GENERATED_KEY_DIGEST
+                        and rec.operation in CREATING_OPERATIONS
+                    ):
+                        # A key generated for this call on an operation that
+                        # creates its transaction: the transaction id is new
+                        # too, so no row can exist for it when this finishes.
+                        self._new_txs.add(rec.transaction_id)
                     return False
             else:
                 from paygate.ledger import sqlite
@@ -305,8 +322,12 @@ class SQLLedger(LedgerStore):
         if self._is_postgres:
             from paygate.ledger import postgres
 
+            new_tx = transaction_id in self._new_txs
+            if new_tx:
+                self._new_txs.discard(transaction_id)
             matched, tx = postgres.finish(
                 self.engine,
+                new_transaction=new_tx,
                 transaction_id=transaction_id,
                 op_params=params,
                 with_reference=bool(provider_reference),
