@@ -134,8 +134,8 @@ class SQLLedger(LedgerStore):
         self.engine = make_engine(url, pool_size=pool_size)
         self._is_sqlite = self.engine.dialect.name == "sqlite"
         self._is_postgres = self.engine.dialect.name == "postgresql"
-        # Transactions begun here whose row cannot exist yet (PostgreSQL's
-        # one-statement finish); set add/discard are atomic.
+        # Transactions begun here whose row cannot exist yet: their finish
+        # reads nothing (set add/discard are atomic).
         self._new_txs: set[str] = set()
         # One writer at a time inside this process spares SQLite's busy loop.
         self._write_lock = threading.Lock() if self._is_sqlite else None
@@ -249,22 +249,22 @@ class SQLLedger(LedgerStore):
             if self._is_postgres:
                 from paygate.ledger import postgres
 
-                if postgres.insert_operation(self.engine, pending_row(rec, now)):
-                    if (
-                        rec.request_digest == GENERATED_KEY_DIGEST
-                        and rec.operation in CREATING_OPERATIONS
-                    ):
-                        # A key generated for this call on an operation that
-                        # creates its transaction: the transaction id is new
-                        # too, so no row can exist for it when this finishes.
-                        self._new_txs.add(rec.transaction_id)
-                    return False
+                inserted = postgres.insert_operation(self.engine, pending_row(rec, now))
             else:
                 from paygate.ledger import sqlite
 
                 with self._sqlite_write(single=True) as raw:
-                    if sqlite.insert_pending(raw, self._sqlite_times(pending_row(rec, now))):
-                        return False
+                    inserted = sqlite.insert_pending(raw, self._sqlite_times(pending_row(rec, now)))
+            if inserted:
+                if (
+                    rec.request_digest == GENERATED_KEY_DIGEST
+                    and rec.operation in CREATING_OPERATIONS
+                ):
+                    # A key generated for this call on an operation that
+                    # creates its transaction: the transaction id is new too,
+                    # so no row can exist for it when this operation finishes.
+                    self._new_txs.add(rec.transaction_id)
+                return False
         try:
             with self._write() as conn:
                 existing = conn.execute(_OP_BY_KEY, {"p_key": rec.idempotency_key}).first()
@@ -319,12 +319,12 @@ class SQLLedger(LedgerStore):
             now=now,
         )
         states = None if expected is None else tuple(s.value for s in expected)
+        new_tx = transaction_id in self._new_txs
+        if new_tx:
+            self._new_txs.discard(transaction_id)
         if self._is_postgres:
             from paygate.ledger import postgres
 
-            new_tx = transaction_id in self._new_txs
-            if new_tx:
-                self._new_txs.discard(transaction_id)
             matched, tx = postgres.finish(
                 self.engine,
                 new_transaction=new_tx,
@@ -340,11 +340,20 @@ class SQLLedger(LedgerStore):
             return tx
         from paygate.ledger import sqlite
 
+        params = self._sqlite_times(params)
+        if new_tx and states is not None:
+            # Nothing to read: the new transaction is made before the write
+            # lock is taken, which then covers two statements only.
+            new = apply(None)
+            row = self._sqlite_times(tx_row(new, now)) if new is not None else None
+            with self._sqlite_write() as raw:
+                sqlite.settle_new(raw, params=params, expected=states, tx=row)
+            return new
         with self._sqlite_write() as raw:
             return sqlite.finish(
                 raw,
                 transaction_id=transaction_id,
-                params=self._sqlite_times(params),
+                params=params,
                 expected=states,
                 apply=apply,
                 tx_row=lambda tx: self._sqlite_times(tx_row(tx, now)),

@@ -53,6 +53,36 @@ def insert_pending(conn: sqlite3.Connection, row: dict[str, Any]) -> bool:
     return True
 
 
+def _settle(
+    conn: sqlite3.Connection, params: dict[str, Any], expected: tuple[str, ...] | None
+) -> None:
+    """Write the operation's outcome; :class:`StaleFinish` when the
+    compare-and-set on ``expected`` states finds it settled already."""
+    if expected is not None:
+        # No expected state at all matches nothing, as ``IN ('')`` does.
+        expected = expected or ("",)
+        for i, value in enumerate(expected):
+            params[f"p_expected{i}"] = value
+    sql = settle_sql("p_provider_reference" in params, len(expected or ()))
+    if conn.execute(sql, params).rowcount == 0 and expected is not None:
+        raise StaleFinish(params["p_key"])
+
+
+def settle_new(
+    conn: sqlite3.Connection,
+    *,
+    params: dict[str, Any],
+    expected: tuple[str, ...],
+    tx: dict[str, Any] | None,
+) -> None:
+    """Settle an operation whose transaction is brand new (no row to read):
+    the outcome, then the transaction row ``tx`` the caller built outside
+    the write lock. Whoever settles the operation first writes the row."""
+    _settle(conn, params, expected)
+    if tx is not None:
+        conn.execute(UPSERT_TX, tx)
+
+
 def finish(
     conn: sqlite3.Connection,
     *,
@@ -69,18 +99,19 @@ def finish(
     """
     row = conn.execute(TX_DATA, {"p_id": transaction_id}).fetchone()
     current = Transaction.model_validate_json(row[0]) if row else None
-    if expected is not None:
-        # No expected state at all matches nothing, as ``IN ('')`` does.
-        expected = expected or ("",)
-        for i, value in enumerate(expected):
-            params[f"p_expected{i}"] = value
-    sql = settle_sql("p_provider_reference" in params, len(expected or ()))
-    if conn.execute(sql, params).rowcount == 0 and expected is not None:
-        raise StaleFinish(params["p_key"])
+    _settle(conn, params, expected)
     tx = apply(current)
     if tx is not None:
         conn.execute(UPSERT_TX, tx_row(tx))
     return tx
 
 
-__all__ = ["INSERT_PENDING", "TX_DATA", "UPSERT_TX", "finish", "insert_pending", "settle_sql"]
+__all__ = [
+    "INSERT_PENDING",
+    "TX_DATA",
+    "UPSERT_TX",
+    "finish",
+    "insert_pending",
+    "settle_new",
+    "settle_sql",
+]
