@@ -345,3 +345,40 @@ def test_quote_refuses_lines_that_do_not_add_up() -> None:
     q = build_quote(ctx(plan("25.00")), [nonprofit()])
     with pytest.raises(InvalidRequest):
         type(q)(**{**q.__dict__, "total": Money("18.76", "USD")})
+
+
+def test_shared_and_full_applies_to_price_like_no_filter() -> None:
+    # The engine reuses the targets of the previous adjustment when applies_to
+    # is unchanged, and treats a filter that matches every item as no filter:
+    # both must price exactly as the plain cases.
+    items = (
+        plan("49.00", sku="a", kind="plan"),
+        plan("4.99", sku="b", kind="addon", quantity=3),
+        plan("9.00", sku="c", kind="toll_free_number"),
+    )
+    every = ("plan", "addon", "toll_free_number")
+
+    def adjustments(applies: tuple[str, ...]) -> list[Adjustment]:
+        return [
+            Adjustment(code="x", label="X", value=Decimal("0.2"), applies_to=applies, priority=1),
+            Adjustment(
+                code="y", label="Y", value=Decimal("0.15"), applies_to=tuple(applies), priority=2
+            ),
+            Adjustment(
+                code="z", label="Z", value=Decimal("0.1"), applies_to=applies, compounds=False
+            ),
+            Adjustment(
+                code="s",
+                label="S",
+                type="fixed",
+                amount=Money("1.00", "USD"),
+                applies_to=applies,
+                surcharge=True,
+                priority=200,
+            ),
+        ]
+
+    filtered = build_quote(ctx(*items, cycle="annual"), adjustments(every))
+    plain = build_quote(ctx(*items, cycle="annual"), adjustments(()))
+    assert filtered.model_dump_json() == plain.model_dump_json()
+    assert sum(line.amount.minor_units for line in filtered.lines) == filtered.total.minor_units

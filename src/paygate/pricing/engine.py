@@ -42,7 +42,7 @@ from __future__ import annotations
 import decimal
 from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
-from operator import attrgetter, le, neg
+from operator import add, attrgetter, le, neg, sub
 
 from paygate.errors import ErrorCode, InvalidRequest
 from paygate.money import Money, _trusted_minor
@@ -186,13 +186,12 @@ def _allocate(total: int, weights: Sequence[int], caps: Sequence[int] | None = N
     return parts
 
 
-def _item_label(item: LineItem, months: int) -> str:
-    name = item.description or item.sku
-    quantity = item.quantity
+def _item_label(name: str, quantity: int, unit_price: Money, months: int) -> str:
+    # !s: str() straight away, not format() -> object.__format__ -> str().
     if quantity != 1:
         if months != 1:
-            return f"{name} ({quantity} × {item.unit_price}, {months} months)"
-        return f"{name} ({quantity} × {item.unit_price})"
+            return f"{name} ({quantity} × {unit_price!s}, {months} months)"
+        return f"{name} ({quantity} × {unit_price!s})"
     if months != 1:
         return f"{name} ({months} months)"
     return name
@@ -229,6 +228,8 @@ def build_quote(
     recurring_months = MONTHS_PER_YEAR if context.cycle == "annual" else 1
     months: list[int] = []
     list_minor: list[int] = []
+    skus: list[str] = []
+    kinds: list[str] = []
     for item in items:
         price = item.unit_price
         if price.currency != currency:
@@ -247,40 +248,59 @@ def build_quote(
                 code=ErrorCode.INVALID_AMOUNT,
                 param="items",
             )
-        m = recurring_months if item.kind in RECURRING_KINDS else 1  # months_billed()
+        kind = item.kind
+        m = recurring_months if kind in RECURRING_KINDS else 1  # months_billed()
         months.append(m)
         list_minor.append(unit * item.quantity * m)
-    current = list(list_minor)
+        skus.append(item.sku)
+        kinds.append(kind)
+    current = list_minor[:]
     # The items share the quote's currency, so it is a checked, normalized code.
     money = _trusted_minor(currency)
 
     adjustment_lines: list[QuoteLine] = []
     discounts = 0
     surcharges = 0
-    every_item = list(range(len(items)))
-    skus = [item.sku for item in items]
-    kinds = [item.kind for item in items]
+    n = len(items)
+    every_item = list(range(n))
     # With one line per sku (the usual case) an allocation needs no merging.
-    unique_skus = len(set(skus)) == len(skus)
+    unique_skus = len(set(skus)) == n
+    # Adjustments of one plugin tend to share their applies_to (the built-in
+    # discounts do): the targets are worked out again only when it changes.
+    last_applies: object = None
+    last_targets = every_item
     for adj in sorted(adjustments, key=_ORDER):
         applies = adj.applies_to
         if applies:
-            targets = [i for i in every_item if kinds[i] in applies or skus[i] in applies]
+            if applies != last_applies:
+                last_targets = [i for i in every_item if kinds[i] in applies or skus[i] in applies]
+                if len(last_targets) == n:
+                    last_targets = every_item
+                last_applies = applies
+            targets = last_targets
             if not targets:
                 continue
         else:
             targets = every_item
-        worth = current[:] if targets is every_item else [current[i] for i in targets]
+        every = targets is every_item
+        worth = current[:] if every else [current[i] for i in targets]
+        room = sum(worth)
+        rate = None
         if adj.type == "percent":
-            if adj.value < _ZERO:
+            rate = adj.value
+            if rate < _ZERO:
                 raise InvalidRequest(
                     f"adjustment {adj.code!r}: value is a magnitude and cannot be negative "
                     "(set surcharge=True for a surcharge)",
                     param="value",
                 )
-            weights = worth if adj.compounds else [list_minor[i] for i in targets]
+            if adj.compounds:
+                weights, basis = worth, room
+            else:
+                weights = list_minor if every else [list_minor[i] for i in targets]
+                basis = sum(weights)
             # The product is exact; then the one rounding step, in minor units.
-            magnitude = int(rounder.to_integral_value(rounder.multiply(sum(weights), adj.value)))
+            magnitude = int(rounder.to_integral_value(rounder.multiply(basis, rate)))
         else:
             if adj.amount is None:
                 raise InvalidRequest(
@@ -303,40 +323,41 @@ def build_quote(
             weights = worth
 
         clamped = False
+        signed: Iterable[int]
         if adj.surcharge:
             parts = _allocate(magnitude, weights)
             surcharges += magnitude
-            for i, part in zip(targets, parts, strict=True):
-                current[i] += part
+            if every:
+                current = list(map(add, current, parts))
+            else:
+                for i, part in zip(targets, parts, strict=True):
+                    current[i] += part
+            signed = parts
             amount = money(magnitude)
         else:
-            room = sum(worth)
             if magnitude > room:
                 magnitude, clamped = room, True
             parts = _allocate(magnitude, weights, caps=worth)
             discounts += magnitude
-            for i, part in zip(targets, parts, strict=True):
-                current[i] -= part
-            parts = list(map(neg, parts))
+            if every:
+                current = list(map(sub, current, parts))
+            else:
+                for i, part in zip(targets, parts, strict=True):
+                    current[i] -= part
+            signed = map(neg, parts)
             amount = money(-magnitude)
 
         if unique_skus:
-            named = skus if targets is every_item else [skus[i] for i in targets]
-            allocations = dict(zip(named, map(money, parts), strict=True))
+            named = skus if every else [skus[i] for i in targets]
+            allocations = dict(zip(named, map(money, signed), strict=True))
         else:
             merged: dict[str, int] = {}
-            for i, part in zip(targets, parts, strict=True):
+            for i, part in zip(targets, signed, strict=True):
                 merged[skus[i]] = merged.get(skus[i], 0) + part
             allocations = {sku: money(part) for sku, part in merged.items()}
         adjustment_lines.append(
             _trusted_adjustment_line(
-                adj.code,
-                adj.label,
-                amount,
-                adj.value if adj.type == "percent" else None,
-                allocations,
-                clamped,
-                adj.source,
+                adj.code, adj.label, amount, rate, allocations, clamped, adj.source
             )
         )
 
@@ -357,14 +378,17 @@ def build_quote(
     item_lines = []
     for item, m, lst, cur in zip(items, months, list_minor, current, strict=True):
         listed = money(lst)
+        quantity = item.quantity
+        unit_price = item.unit_price
+        sku = item.sku
         item_lines.append(
             _trusted_item_line(
-                item.sku,
-                _item_label(item, m),
+                sku,
+                _item_label(item.description or sku, quantity, unit_price, m),
                 listed,
-                item.quantity,
+                quantity,
                 m,
-                item.unit_price,
+                unit_price,
                 # Money is immutable: an item no adjustment touched shares its amount.
                 listed if cur == lst else money(cur),
             )
