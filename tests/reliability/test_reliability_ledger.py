@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import secrets
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -386,3 +387,24 @@ def test_cli_reconcile(tmp_path: Path) -> None:
     assert "lost-refund" in result.output and "failed" in result.output
     again = CliRunner().invoke(reconcile_command, ["--json"], obj={"config": str(config)})
     assert again.exit_code == 0 and '"checked": 0' in again.output
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 11, 27, 21, 18, 57, 216843, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),  # no microseconds
+        datetime(999, 12, 31, 23, 59, 59, 1),  # naive, 3-digit year
+        datetime(2026, 6, 1, 12, 0, tzinfo=timezone(timedelta(hours=2))),
+    ],
+)
+def test_sqlite_datetimes_are_written_as_sqlalchemy_writes_them(value: datetime) -> None:
+    from sqlalchemy.dialects import sqlite
+
+    from paygate.ledger.schema import operations
+    from paygate.ledger.sql import sqlite_datetime
+
+    dialect = sqlite.dialect()
+    processor = operations.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+    assert processor is not None
+    assert sqlite_datetime(value) == processor(value)
