@@ -9,6 +9,7 @@ must not end up in an exception message.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
@@ -86,9 +87,20 @@ def construct(cls: type[_M], **values: Any) -> _M:
     for name, factory in factory_specs:
         if name not in values:
             data[name] = factory()
-    obj = cls.__new__(cls)
-    object.__setattr__(obj, "__dict__", data)
-    _set_fields_set(obj, set(values))
+    return trusted(cls, data, values)
+
+
+def trusted(cls: type[_M], data: dict[str, Any], fields_set: Iterable[str]) -> _M:
+    """An instance of ``cls`` whose state is ``data``, taken as is.
+
+    ``data`` must hold every field, already valid (in declaration order, so
+    dumps and reprs read as for a validated model); ``fields_set`` becomes
+    ``model_fields_set``. The one place that writes a model's state directly:
+    :func:`construct` and the pricing engine's line builders go through it.
+    """
+    obj = _new(cls)
+    _set_dict(obj, data)
+    _set_fields_set(obj, set(fields_set))
     _set_extra(obj, None)
     _set_private(obj, None)
     return obj
@@ -97,6 +109,8 @@ def construct(cls: type[_M], **values: Any) -> _M:
 # BaseModel's own slots, set through their descriptors: object.__setattr__
 # looks each name up again on every call (models here are frozen, so their
 # __setattr__ refuses).
+_new = object.__new__
+_set_dict = BaseModel.__dict__["__dict__"].__set__
 _set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
@@ -404,5 +418,6 @@ __all__ = [
     "TransactionStatus",
     "WebhookEvent",
     "construct",
+    "trusted",
     "utcnow",
 ]

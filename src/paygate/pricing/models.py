@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from paygate.models import Customer, FrozenModel
+from paygate.models import Customer, FrozenModel, trusted
 from paygate.money import Money
 
 Cycle = Literal["monthly", "annual"]
@@ -135,17 +135,11 @@ def check_quote_total(lines: tuple[QuoteLine, ...], total: Money) -> None:
 #
 # The engine makes ten or so of these per quote from values it computed and
 # checked itself; pydantic's validation (or even ``model_construct``'s walk
-# over the fields) would cost more than the pricing. Each builder writes the
-# instance state directly: every field, in declaration order (so dumps and
-# reprs read as for a validated model), and ``model_fields_set`` holding the
-# fields the engine sets. ``tests/pricing`` checks that each one equals the
+# over the fields) would cost more than the pricing. Each builder hands
+# ``paygate.models.trusted`` every field, in declaration order (so dumps and
+# reprs read as for a validated model), and the fields the engine sets as
+# ``model_fields_set``. ``tests/pricing`` checks that each one equals the
 # validated model.
-
-_new = object.__new__
-_set_dict = BaseModel.__dict__["__dict__"].__set__
-_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 _ITEM_SET = frozenset(
     {"kind", "code", "label", "amount", "quantity", "months", "unit_price", "net"}
@@ -160,9 +154,8 @@ def _trusted_item_line(
     code: str, label: str, amount: Money, quantity: int, months: int, unit_price: Money, net: Money
 ) -> QuoteLine:
     """An item line from engine-computed values (no validation)."""
-    line: QuoteLine = _new(QuoteLine)
-    _set_dict(
-        line,
+    return trusted(
+        QuoteLine,
         {
             "kind": "item",
             "code": code,
@@ -177,11 +170,8 @@ def _trusted_item_line(
             "clamped": False,
             "source": "",
         },
+        _ITEM_SET,
     )
-    _set_fields_set(line, set(_ITEM_SET))
-    _set_extra(line, None)
-    _set_private(line, None)
-    return line
 
 
 def _trusted_adjustment_line(
@@ -194,9 +184,8 @@ def _trusted_adjustment_line(
     source: str,
 ) -> QuoteLine:
     """An adjustment line from engine-computed values (no validation)."""
-    line: QuoteLine = _new(QuoteLine)
-    _set_dict(
-        line,
+    return trusted(
+        QuoteLine,
         {
             "kind": "adjustment",
             "code": code,
@@ -211,20 +200,16 @@ def _trusted_adjustment_line(
             "clamped": clamped,
             "source": source,
         },
+        _ADJUSTMENT_SET,
     )
-    _set_fields_set(line, set(_ADJUSTMENT_SET))
-    _set_extra(line, None)
-    _set_private(line, None)
-    return line
 
 
 def _trusted_fee_line(
     code: str, label: str, amount: Money, rate: Decimal | None, source: str
 ) -> QuoteLine:
     """A buyer fee line from engine-computed values (no validation)."""
-    line: QuoteLine = _new(QuoteLine)
-    _set_dict(
-        line,
+    return trusted(
+        QuoteLine,
         {
             "kind": "fee",
             "code": code,
@@ -239,11 +224,8 @@ def _trusted_fee_line(
             "clamped": False,
             "source": source,
         },
+        _FEE_SET,
     )
-    _set_fields_set(line, set(_FEE_SET))
-    _set_extra(line, None)
-    _set_private(line, None)
-    return line
 
 
 class Quote(FrozenModel):
@@ -303,9 +285,8 @@ def _trusted_quote(
 ) -> Quote:
     """A quote from engine-computed values: no validation, and no
     ``model_post_init`` (the engine checks the invariant on its integers)."""
-    quote: Quote = _new(Quote)
-    _set_dict(
-        quote,
+    return trusted(
+        Quote,
         {
             "currency": currency,
             "cycle": cycle,
@@ -317,11 +298,8 @@ def _trusted_quote(
             "fees": fees,
             "total": total,
         },
+        _QUOTE_SET,
     )
-    _set_fields_set(quote, set(_QUOTE_SET))
-    _set_extra(quote, None)
-    _set_private(quote, None)
-    return quote
 
 
 class FeeBreakdown(FrozenModel):
