@@ -496,14 +496,13 @@ class Payments:
             if fresh_key:
                 ledger.fresh_keys.discard(request.idempotency_key)
         if result is not None and not isinstance(result, ProviderResult):
-            self._ledger_plugin.take(request.transaction_id)
+            ledger.take(request.transaction_id)
             raise PluginError(
                 f"provider {request.provider!r} returned {type(result).__name__} from "
                 f"{hook_name}, expected ProviderResult",
                 plugin=request.provider,
             )
-        tx = self._ledger_plugin.take(request.transaction_id)
-        return result, tx
+        return result, ledger.take(request.transaction_id)
 
     def _finish(
         self, request: OperationRequest, existing: OperationRecord | None, *, fresh_key: bool

@@ -17,10 +17,6 @@ from paygate.operations import (
     StoreRequest,
 )
 
-#: Operations that create a transaction: its id is new on every call, so it
-#: is left out of the digest.
-_CREATING = CREATING_OPERATIONS
-
 
 def method_summary(method: Any) -> dict[str, Any]:
     if method.kind == "card":
@@ -45,7 +41,9 @@ def fingerprint_payload(request: OperationRequest) -> dict[str, Any]:
         "provider": request.provider,
         "metadata": request.metadata,
     }
-    if request.operation not in _CREATING:
+    # A creating operation's transaction id is new on every call: not part
+    # of what makes two requests the same.
+    if request.operation not in CREATING_OPERATIONS:
         payload["transaction_id"] = request.transaction_id
     amount = request.amount if "amount" in fields else None  # type: ignore[attr-defined]
     if amount is not None:
@@ -111,6 +109,6 @@ def fingerprint(request: OperationRequest) -> str:
     items.append(("provider", request.provider))
     if "reason" in fields:
         items.append(("reason", request.reason))  # type: ignore[attr-defined]
-    if request.operation not in _CREATING:
+    if request.operation not in CREATING_OPERATIONS:
         items.append(("transaction_id", request.transaction_id))
     return digest_items(items)

@@ -152,8 +152,9 @@ def finish(
 ) -> tuple[int, Transaction | None]:
     """Apply an outcome in one database transaction: ``(operations matched, tx)``.
 
-    ``expected``: the states the operation must still be in (compare-and-set),
-    or None. When it is set and no operation matched, nothing was written
+    ``expected``: the states the operation must still be in (compare-and-set,
+    already in ``op_params`` as ``p_expected<i>``), or None. When it is set
+    and no operation matched, nothing was written
     (the caller raises :class:`~paygate.ledger.base.StaleFinish`).
 
     ``new_transaction``: the caller knows no row exists for
@@ -164,11 +165,6 @@ def finish(
     (``reconcile``) writes the transaction, the other writes nothing.
     """
     params = dict(op_params)
-    if expected is not None:
-        # No state at all matches nothing, as ``IN ('')`` does.
-        expected = expected or ("",)
-        for i, state in enumerate(expected):
-            params[f"p_expected{i}"] = state
     if new_transaction and expected is not None:
         return _finish_new(engine, params, with_reference, len(expected), apply, now)
     raw = engine.raw_connection()

@@ -47,11 +47,13 @@ def finish_params(
     error: dict[str, object] | None,
     result: dict[str, object] | None,
     now: datetime,
+    expected: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """The ``p_``-prefixed parameters of the statement that settles an operation.
 
     ``p_provider_reference`` is present only when there is one: an outcome
-    without it keeps the reference recorded earlier.
+    without it keeps the reference recorded earlier. ``expected`` (the states
+    of the compare-and-set) become ``p_expected0``, ``p_expected1``...
     """
     params: dict[str, Any] = {
         "p_key": idempotency_key,
@@ -63,6 +65,8 @@ def finish_params(
     }
     if provider_reference:
         params["p_provider_reference"] = provider_reference
+    for i, expected_state in enumerate(expected or ()):
+        params[f"p_expected{i}"] = expected_state
     return params
 
 

@@ -15,7 +15,7 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -183,8 +183,49 @@ class SQLLedger(LedgerStore):
             updated_at=_utc(row.updated_at),
         )
 
-    def _write(self) -> Any:
-        return _WriteScope(self)
+    def _writer_conn(self) -> Connection:
+        """The connection a write goes through (under the write lock on SQLite).
+
+        SQLite has one writer at a time anyway (the process lock, then
+        ``BEGIN IMMEDIATE``): its connection is kept instead of a pool round
+        trip per write. Elsewhere each write checks one out of the pool.
+        """
+        conn = self._writer
+        if conn is None:
+            conn = self.engine.connect().execution_options(paygate_write=True)
+            if self._keep_writer:
+                self._writer = conn
+        return conn
+
+    def _end(self, conn: Connection, end: Callable[[], object]) -> None:
+        """Commit or roll back; a connection that cannot end its transaction
+        is not reused."""
+        try:
+            end()
+        except BaseException:
+            if conn is self._writer:
+                self._writer = None
+            raise
+
+    def _give_back(self, conn: Connection) -> None:
+        if conn is not self._writer:
+            conn.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """The process write lock (SQLite) plus one database transaction."""
+        with self._write_lock or contextlib.nullcontext():
+            conn = self._writer_conn()
+            try:
+                conn.begin()
+                try:
+                    yield conn
+                except BaseException:
+                    self._end(conn, conn.rollback)
+                    raise
+                self._end(conn, conn.commit)
+            finally:
+                self._give_back(conn)
 
     @contextmanager
     def _sqlite_write(self, *, single: bool = False) -> Iterator[sqlite3.Connection]:
@@ -195,11 +236,7 @@ class SQLLedger(LedgerStore):
         on its own (the driver is in autocommit mode): no ``BEGIN``/``COMMIT``.
         """
         with self._write_lock or contextlib.nullcontext():
-            conn = self._writer
-            if conn is None:
-                conn = self.engine.connect().execution_options(paygate_write=True)
-                if self._keep_writer:
-                    self._writer = conn
+            conn = self._writer_conn()
             try:
                 raw: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
                 if single:
@@ -208,20 +245,13 @@ class SQLLedger(LedgerStore):
                 raw.execute("BEGIN IMMEDIATE")
                 try:
                     yield raw
-                    raw.execute("COMMIT")
                 except BaseException:
                     if raw.in_transaction:
-                        raw.execute("ROLLBACK")
+                        self._end(conn, lambda: raw.execute("ROLLBACK"))
                     raise
-            except sqlite3.Error:
-                # A connection that cannot end its transaction is not reused.
-                if conn is self._writer:
-                    self._writer = None
-                conn.close()
-                raise
+                self._end(conn, lambda: raw.execute("COMMIT"))
             finally:
-                if conn is not self._writer:
-                    conn.close()
+                self._give_back(conn)
 
     @staticmethod
     def _sqlite_times(params: dict[str, Any]) -> dict[str, Any]:
@@ -313,6 +343,8 @@ class SQLLedger(LedgerStore):
         now: datetime,
         expected: tuple[OperationState, ...] | None = None,
     ) -> Transaction | None:
+        # An empty ``expected`` matches nothing, as ``IN ('')`` does.
+        states = None if expected is None else (tuple(s.value for s in expected) or ("",))
         params = finish_params(
             idempotency_key,
             state,
@@ -321,8 +353,8 @@ class SQLLedger(LedgerStore):
             error=error,
             result=result,
             now=now,
+            expected=states,
         )
-        states = None if expected is None else tuple(s.value for s in expected)
         new_tx = transaction_id in self._new_txs
         if new_tx:
             self._new_txs.discard(transaction_id)
@@ -469,55 +501,6 @@ class SQLLedger(LedgerStore):
             self._writer.close()
             self._writer = None
         self.engine.dispose()
-
-
-class _WriteScope:
-    """``with`` scope: the process write lock (SQLite) plus one DB transaction."""
-
-    def __init__(self, ledger: SQLLedger) -> None:
-        self._ledger = ledger
-        self._conn: Connection | None = None
-
-    def __enter__(self) -> Connection:
-        ledger = self._ledger
-        lock = ledger._write_lock
-        if lock is not None:
-            lock.acquire()
-        try:
-            conn = ledger._writer if lock is not None else None
-            if conn is None:
-                conn = ledger.engine.connect().execution_options(paygate_write=True)
-                if lock is not None and ledger._keep_writer:
-                    # SQLite has one writer at a time anyway (the lock above):
-                    # keep its connection instead of a pool round trip per write.
-                    ledger._writer = conn
-            conn.begin()
-        except BaseException:
-            if lock is not None:
-                lock.release()
-            raise
-        self._conn = conn
-        return conn
-
-    def __exit__(self, exc_type: Any, *exc: Any) -> None:
-        ledger = self._ledger
-        conn = self._conn
-        assert conn is not None
-        try:
-            if exc_type is None:
-                conn.commit()
-            else:
-                conn.rollback()
-        except BaseException:
-            # A connection that cannot end its transaction is not reused.
-            ledger._writer = None
-            conn.close()
-            raise
-        finally:
-            if conn is not ledger._writer:
-                conn.close()
-            if ledger._write_lock is not None:
-                ledger._write_lock.release()
 
 
 __all__ = ["SQLLedger", "make_engine", "metadata"]

@@ -58,11 +58,6 @@ def _settle(
 ) -> None:
     """Write the operation's outcome; :class:`StaleFinish` when the
     compare-and-set on ``expected`` states finds it settled already."""
-    if expected is not None:
-        # No expected state at all matches nothing, as ``IN ('')`` does.
-        expected = expected or ("",)
-        for i, value in enumerate(expected):
-            params[f"p_expected{i}"] = value
     sql = settle_sql("p_provider_reference" in params, len(expected or ()))
     if conn.execute(sql, params).rowcount == 0 and expected is not None:
         raise StaleFinish(params["p_key"])
