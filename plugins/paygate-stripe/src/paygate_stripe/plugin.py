@@ -306,8 +306,9 @@ class StripeProvider:
         try:
             return fn(client)
         except Exception as exc:
-            # Imported here, not per call: even a cached import statement
-            # costs a microsecond on every payment.
+            # stripe and the error table are imported by _raise_mapped, on
+            # the error path only: even a cached import statement costs a
+            # microsecond on every payment.
             self._raise_mapped(exc)
             raise
 
