@@ -206,6 +206,184 @@ def test_postgres_pool_size_follows_the_config(pg_schema_url: str) -> None:
     payments.close()
 
 
+def test_sqlite_ledger_connections_use_wal_and_a_larger_checkpoint(tmp_path: Path) -> None:
+    """WAL with synchronous=NORMAL (a commit is durable against a crash of the
+    process without an fsync per commit) and a checkpoint every 4,000 pages."""
+    from paygate.ledger.sql import WAL_AUTOCHECKPOINT_PAGES
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'pragmas.sqlite3'}")
+    try:
+        with engine.connect() as conn:
+            raw: Any = conn.connection.driver_connection
+            assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+            assert raw.execute("PRAGMA synchronous").fetchone() == (1,)
+            assert raw.execute("PRAGMA wal_autocheckpoint").fetchone() == (
+                WAL_AUTOCHECKPOINT_PAGES,
+            )
+            assert WAL_AUTOCHECKPOINT_PAGES > 1000
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("with_reference", [False, True])
+@pytest.mark.parametrize("expected", [0, 1, 2])
+@pytest.mark.parametrize("save_tx", [False, True])
+def test_postgres_settling_statement_numbers_one_placeholder_per_parameter(
+    with_reference: bool, expected: int, save_tx: bool
+) -> None:
+    """The hot path's statements use ``$n`` placeholders (RawCursor): each
+    parameter name has exactly its number, in order, and no ``%s`` is left."""
+    import re
+
+    pytest.importorskip("psycopg")
+    from paygate.ledger import postgres
+
+    assert postgres.numbered("a = %s AND b IN (%s, %s)") == "a = $1 AND b IN ($2, $3)"
+    sql, names = postgres.finish_sql(with_reference, expected, save_tx)
+    assert "%s" not in sql
+    numbers = [int(n) for n in re.findall(r"\$(\d+)", sql)]
+    assert numbers == list(range(1, len(names) + 1))
+    assert len(set(names)) == len(names)
+    for statement in (postgres.INSERT_OPERATION, postgres.TRANSACTION_FOR_UPDATE):
+        assert "%s" not in statement and "$1" in statement
+
+
+@pytest.mark.postgres
+def test_postgres_write_connections_are_reused_kept_and_bounded(
+    pg_schema_url: str,
+) -> None:
+    """The hot path's connections: the last one given back is handed out
+    again, at most ``keep`` stay open while idle, and a writer beyond
+    ``limit`` gets a clear error after waiting, not an unbounded backend."""
+    from paygate.ledger.postgres import WriteConnections
+
+    engine = make_engine(pg_schema_url)
+    pool = WriteConnections(engine, keep=2, limit=3)
+    pool.WAIT_SECONDS = 0.05
+    try:
+        cursors = [pool.take() for _ in range(3)]
+        assert len({id(c.connection) for c in cursors}) == 3
+        assert all(c.connection.autocommit for c in cursors)
+        assert pool.open_count == 3
+        with pytest.raises(TimeoutError, match="database_pool_size"):
+            pool.take()
+        for cur in cursors:
+            pool.give_back(cur)
+        # The third is closed on its return: only ``keep`` stay open.
+        assert pool.open_count == 2
+        assert cursors[2].connection.closed
+        again = pool.take()
+        assert again is cursors[1]
+        assert again.execute("SELECT 1").fetchone() == (1,)
+        pool.give_back(again)
+    finally:
+        pool.close()
+        engine.dispose()
+    assert pool.open_count == 0
+
+
+@pytest.mark.postgres
+def test_postgres_write_connection_left_in_a_transaction_is_closed(
+    pg_schema_url: str,
+) -> None:
+    """A connection given back inside a transaction (or broken) is never
+    handed out again: the next writer must not inherit a half-done write."""
+    from paygate.ledger.postgres import WriteConnections
+
+    engine = make_engine(pg_schema_url)
+    pool = WriteConnections(engine, keep=4, limit=4)
+    try:
+        cur = pool.take()
+        cur.execute("BEGIN")
+        pool.give_back(cur)
+        assert cur.connection.closed
+        assert pool.open_count == 0
+        fresh = pool.take()
+        assert fresh is not cur
+        assert fresh.connection.info.transaction_status.name == "IDLE"
+        pool.give_back(fresh)
+    finally:
+        pool.close()
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_failed_finish_releases_the_transaction_row(pg_schema_url: str) -> None:
+    """When applying an outcome raises between ``SELECT ... FOR UPDATE`` and
+    ``COMMIT``, nothing is written and the row lock goes with the discarded
+    connection: the next writer of that transaction does not wait for it."""
+    import psycopg
+
+    from paygate.ledger import postgres
+
+    reset_pg(pg_schema_url)
+    payments = make_payments(pg_schema_url)
+    tx = payments.authorize(Money("8.00", "USD"), card())
+    ledger: Any = payments.ledger
+    pool = ledger._hot
+    before = payments.transaction(tx.id)
+
+    def broken(_current: Any) -> Any:
+        raise RuntimeError("apply failed")
+
+    with pytest.raises(RuntimeError, match="apply failed"):
+        postgres.finish(
+            pool,
+            transaction_id=tx.id,
+            op_params={"p_key": "nope", "p_state": "succeeded"},
+            with_reference=False,
+            expected=None,
+            apply=broken,
+            now=datetime.now(UTC),
+        )
+    plain = pg_schema_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as other:
+        row = other.execute(
+            "SELECT id FROM paygate_transactions WHERE id = %s FOR UPDATE NOWAIT", (tx.id,)
+        ).fetchone()
+    assert row == (tx.id,)
+    assert payments.transaction(tx.id) == before
+    payments.close()
+
+
+@pytest.mark.postgres
+def test_postgres_write_connections_are_not_shared_with_a_forked_child(
+    pg_schema_url: str,
+) -> None:
+    """A child process opens its own connections and leaves the parent's
+    sessions alone (closing them would end the parent's sessions)."""
+    from paygate.ledger.postgres import WriteConnections
+
+    engine = make_engine(pg_schema_url)
+    pool = WriteConnections(engine, keep=2, limit=2)
+    try:
+        cur = pool.take()
+        parent_pid = cur.connection.info.backend_pid
+        pool.give_back(cur)
+        ctx = multiprocessing.get_context("fork")
+        queue = ctx.Queue()
+        child = ctx.Process(target=_child_backend_pid, args=(pool, queue))
+        child.start()
+        child_pid = queue.get(timeout=30)
+        child.join(30)
+        assert child.exitcode == 0
+        assert child_pid != parent_pid
+        again = pool.take()
+        assert again is cur
+        assert again.execute("SELECT pg_backend_pid()").fetchone() == (parent_pid,)
+        pool.give_back(again)
+    finally:
+        pool.close()
+        engine.dispose()
+
+
+def _child_backend_pid(pool: Any, queue: Any) -> None:
+    cur = pool.take()
+    queue.put(cur.execute("SELECT pg_backend_pid()").fetchone()[0])
+    pool.give_back(cur)
+    pool.close()
+
+
 def test_a_brand_new_transaction_settled_by_reconcile_first_is_not_overwritten(
     database_url: str,
 ) -> None:

@@ -193,7 +193,8 @@ class SandboxProvider:
                 f"unknown sandbox fault(s) {sorted(unknown)}; known: {list(FAULTS)}",
                 code=ErrorCode.CONFIG_ERROR,
             )
-        self._faults.rates = {k: float(v) for k, v in faults.items()}
+        # Zero rates are dropped: no fault configured means no lock per call.
+        self._faults.rates = {k: float(v) for k, v in faults.items() if float(v)}
         self._faults.rng.seed(section.get("seed", 0))
         self.fee_overrides = dict(section.get("fees", {}))
 
@@ -226,7 +227,7 @@ class SandboxProvider:
             self._faults.queued.extend([fault] * times)
 
     def set_fault_rates(self, **rates: float) -> None:
-        self._faults.rates = {k: v for k, v in rates.items() if k in FAULTS}
+        self._faults.rates = {k: v for k, v in rates.items() if k in FAULTS and v}
 
     def payment(self, reference: str) -> dict[str, Any] | None:
         """The sandbox's own view of a payment (for tests)."""
@@ -319,6 +320,11 @@ class SandboxProvider:
                 self._payments.pop(ref, None)
 
     def _draw_fault(self) -> str | None:
+        faults = self._faults
+        if not faults.queued and not faults.rates:
+            # Read without the lock: a fault queued by another thread at
+            # this instant goes to the next call, as it would a moment later.
+            return None
         with self._lock:
             if self._faults.queued:
                 return self._faults.queued.popleft()

@@ -5,13 +5,14 @@ leaves, the outcome after. Through SQLAlchemy each write cost a pool ping,
 ``BEGIN``, one round trip per statement and ``COMMIT``: ten round trips per
 payment, and the client-side work of each (about 50 µs of CPU under the GIL)
 was what capped a 32-thread renewal batch, not the server. Here the two writes
-go straight to the psycopg connection the pool hands out:
+go straight to psycopg connections of their own (:class:`WriteConnections`):
 
 * the pending record is one ``INSERT`` in autocommit: one round trip;
-* the outcome is ``SELECT ... FOR UPDATE``, then one statement that updates
-  the operation *and* upserts the transaction, then ``COMMIT``; when the
-  transaction is brand new (its id and key were made for this call) the
-  read has nothing to find, and the one statement runs alone in autocommit.
+* the outcome is ``BEGIN``, ``SELECT ... FOR UPDATE``, then one statement
+  that updates the operation *and* upserts the transaction, then ``COMMIT``;
+  when the transaction is brand new (its id and key were made for this call)
+  the read has nothing to find, and the one statement runs alone in
+  autocommit.
 
 No pool ping, no SQLAlchemy statement machinery: the client work per payment
 fell by more than half. (psycopg's pipeline mode saves round trips but costs
@@ -25,12 +26,15 @@ webhooks, reconcile) stays on SQLAlchemy: it is not per payment.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 from typing import Any
 
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import DisconnectionError
 
@@ -46,15 +50,27 @@ from paygate.models import Transaction
 #: is sent; after: the operation stays pending for ``reconcile``).
 PING_AFTER_IDLE_SECONDS = 10.0
 
+
+def numbered(sql: str) -> str:
+    """``sql`` with its ``%s`` placeholders as PostgreSQL's own ``$1, $2, ...``.
+
+    The hot path's cursors are :class:`psycopg.RawCursor`: they send the
+    statement as it is, where a plain cursor parses and rewrites its ``%s``
+    on every execute (a tenth of the client CPU of a payment, measured).
+    """
+    parts = sql.split("%s")
+    return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], 1))
+
+
 # Positional parameters throughout: psycopg adapts a tuple in the statement's
 # order for less than it costs to reorder a dict by name (measured: the
 # parameter handling was a tenth of the client CPU of a payment).
-INSERT_OPERATION = (
+INSERT_OPERATION = numbered(
     f"INSERT INTO {operations.name} ({', '.join(PENDING_COLUMNS)}) "
     f"VALUES ({', '.join('%s' for _ in PENDING_COLUMNS)})"
 )
 
-TRANSACTION_FOR_UPDATE = f"SELECT data FROM {transactions.name} WHERE id = %s FOR UPDATE"
+TRANSACTION_FOR_UPDATE = numbered(f"SELECT data FROM {transactions.name} WHERE id = %s FOR UPDATE")
 
 
 def _finish_sql(
@@ -79,7 +95,7 @@ def _finish_sql(
         f"WHERE {where} RETURNING 1"
     )
     if not save_tx:
-        return f"WITH op AS ({op}) SELECT count(*) FROM op", tuple(names)
+        return numbered(f"WITH op AS ({op}) SELECT count(*) FROM op"), tuple(names)
     # Without ``expected`` the transaction is saved whatever the operation
     # row said, as on the SQLAlchemy path; with it, only when the
     # compare-and-set matched, so a stale finish changes nothing.
@@ -92,7 +108,9 @@ def _finish_sql(
         "RETURNING 1"
     )
     names += [f"t_{c}" for c in TX_COLUMNS]
-    return f"WITH op AS ({op}), tx AS ({tx}) SELECT (SELECT count(*) FROM op)", tuple(names)
+    return numbered(f"WITH op AS ({op}), tx AS ({tx}) SELECT (SELECT count(*) FROM op)"), tuple(
+        names
+    )
 
 
 @cache
@@ -100,7 +118,118 @@ def finish_sql(with_reference: bool, expected: int, save_tx: bool) -> tuple[str,
     return _finish_sql(with_reference=with_reference, expected=expected, save_tx=save_tx)
 
 
-def insert_operation(engine: Engine, row: dict[str, Any]) -> bool:
+class WriteConnections:
+    """The psycopg connections of the two per-payment writes, in autocommit.
+
+    SQLAlchemy's pool hands a connection out through a locked queue, runs two
+    events and a reset per checkout, and the hot path then flipped
+    ``autocommit`` twice per write: under 32 threads that was a seventh of
+    the client CPU of a payment, most of it contention on the queue's lock.
+    Here an idle connection is a list ``pop`` and its return an ``append``
+    (atomic in CPython, no lock); a lock is taken only to open or close one.
+    Each connection keeps one cursor: psycopg's ``Connection.execute`` makes a
+    new one per statement, copying the adapters map each time.
+
+    At most ``keep`` connections stay open while idle; up to ``limit`` are
+    open at once, and a writer beyond that waits for one (as SQLAlchemy's
+    ``max_overflow`` makes it wait). A connection that raised, is broken or is
+    left inside a transaction is closed, never handed out again. One idle for
+    :data:`PING_AFTER_IDLE_SECONDS` is pinged before use.
+    """
+
+    #: How long a writer waits for a connection when ``limit`` are in use.
+    WAIT_SECONDS = 30.0
+
+    def __init__(self, engine: Engine, *, keep: int, limit: int) -> None:
+        cargs, cparams = engine.dialect.create_connect_args(engine.url)
+        self._cargs: list[Any] = list(cargs)
+        self._cparams: dict[str, Any] = dict(cparams)
+        self._keep = keep
+        self._limit = max(limit, keep)
+        self._idle: list[tuple[Any, float]] = []  # (cursor, idle since)
+        self._open = 0
+        self._lock = threading.Lock()
+        self._freed = threading.Condition(self._lock)
+        self._pid = os.getpid()
+
+    @property
+    def open_count(self) -> int:
+        """Connections open now, idle or in use."""
+        return self._open
+
+    def take(self) -> Any:
+        """The cursor of a connection in autocommit, idle (not in a transaction)."""
+        if self._pid != os.getpid():
+            self._after_fork()
+        while True:
+            try:
+                cur, since = self._idle.pop()
+            except IndexError:
+                return self._connect()
+            if time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+                return cur
+            try:
+                cur.execute("SELECT 1")
+            except Exception:
+                # Dropped while idle (server restart, firewall): try the next.
+                self.discard(cur)
+                continue
+            return cur
+
+    def give_back(self, cur: Any) -> None:
+        conn = cur.connection
+        if conn.broken or conn.closed or conn.info.transaction_status != TransactionStatus.IDLE:
+            self.discard(cur)
+        elif len(self._idle) < self._keep:
+            self._idle.append((cur, time.monotonic()))
+        else:
+            self.discard(cur)
+
+    def discard(self, cur: Any) -> None:
+        """Close the connection of ``cur`` (never reused) and free its place."""
+        try:
+            cur.connection.close()
+        finally:
+            with self._lock:
+                self._open -= 1
+                self._freed.notify()
+
+    def close(self) -> None:
+        """Close the idle connections (those in use are closed when given back)."""
+        self._keep = 0
+        while self._idle:
+            self.discard(self._idle.pop()[0])
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        with self._lock:
+            if not self._freed.wait_for(lambda: self._open < self._limit, self.WAIT_SECONDS):
+                raise TimeoutError(
+                    f"no ledger connection free within {self.WAIT_SECONDS:.0f} s "
+                    f"({self._limit} in use): raise database_pool_size"
+                )
+            self._open += 1
+        try:
+            conn = psycopg.connect(*self._cargs, **self._cparams, autocommit=True)
+            return psycopg.RawCursor(conn)
+        except BaseException:
+            with self._lock:
+                self._open -= 1
+                self._freed.notify()
+            raise
+
+    def _after_fork(self) -> None:
+        # The parent's connections share their sockets with the parent:
+        # closing them here would end the parent's sessions. Forget them.
+        with self._lock:
+            if self._pid != os.getpid():
+                self._idle = []
+                self._open = 0
+                self._pid = os.getpid()
+
+
+def insert_operation(pool: WriteConnections, row: dict[str, Any]) -> bool:
     """Insert a pending operation in one autocommit statement (one round trip).
 
     Returns ``False`` when the key is already recorded (the caller then takes
@@ -108,39 +237,22 @@ def insert_operation(engine: Engine, row: dict[str, Any]) -> bool:
     """
     import psycopg
 
-    raw = engine.raw_connection()
+    cur = pool.take()
     try:
-        pg: Any = raw.driver_connection
-        # A lone INSERT needs no BEGIN/COMMIT: in autocommit it is its own
-        # transaction, durable when it returns. The flag is client-side only.
-        pg.autocommit = True
-        try:
-            pg.execute(INSERT_OPERATION, tuple(row[c] for c in PENDING_COLUMNS))
-        finally:
-            pg.autocommit = False
+        cur.execute(INSERT_OPERATION, tuple(row[c] for c in PENDING_COLUMNS))
     except psycopg.errors.UniqueViolation:
+        pool.give_back(cur)
         return False
-    except psycopg.Error:
+    except BaseException:
         # Whatever state the connection is in, it is not handed out again.
-        raw.invalidate()
+        pool.discard(cur)
         raise
-    finally:
-        raw.close()
+    pool.give_back(cur)
     return True
 
 
-def _rollback(raw: Any, pg: Any) -> None:
-    import psycopg
-
-    try:
-        pg.rollback()
-    except psycopg.Error:
-        # A connection that cannot end its transaction is not reused.
-        raw.invalidate()
-
-
 def finish(
-    engine: Engine,
+    pool: WriteConnections,
     *,
     new_transaction: bool = False,
     transaction_id: str,
@@ -166,59 +278,50 @@ def finish(
     """
     params = dict(op_params)
     if new_transaction and expected is not None:
-        return _finish_new(engine, params, with_reference, len(expected), apply, now)
-    raw = engine.raw_connection()
+        return _finish_new(pool, params, with_reference, len(expected), apply, now)
+    cur = pool.take()
     try:
-        pg: Any = raw.driver_connection
-        try:
-            row = pg.execute(TRANSACTION_FOR_UPDATE, (transaction_id,)).fetchone()
-            current = Transaction.model_validate_json(row[0]) if row else None
-            tx = apply(current)
-            if tx is not None:
-                for key, value in tx_row(tx, now).items():
-                    params[f"t_{key}"] = value
-            sql, names = finish_sql(
-                with_reference, len(expected) if expected is not None else 0, tx is not None
-            )
-            matched = int(pg.execute(sql, tuple(params[n] for n in names)).fetchone()[0])
-            pg.commit()
-        except BaseException:
-            _rollback(raw, pg)
-            raise
-    finally:
-        raw.close()
+        cur.execute("BEGIN")
+        row = cur.execute(TRANSACTION_FOR_UPDATE, (transaction_id,)).fetchone()
+        current = Transaction.model_validate_json(row[0]) if row else None
+        tx = apply(current)
+        if tx is not None:
+            for key, value in tx_row(tx, now).items():
+                params[f"t_{key}"] = value
+        sql, names = finish_sql(
+            with_reference, len(expected) if expected is not None else 0, tx is not None
+        )
+        matched = int(cur.execute(sql, tuple(params[n] for n in names)).fetchone()[0])
+        cur.execute("COMMIT")
+    except BaseException:
+        # Rolled back by closing: the server ends the transaction with the session.
+        pool.discard(cur)
+        raise
+    pool.give_back(cur)
     return matched, tx
 
 
 def _finish_new(
-    engine: Engine,
+    pool: WriteConnections,
     params: dict[str, Any],
     with_reference: bool,
     expected: int,
     apply: Callable[[Transaction | None], Transaction | None],
     now: datetime,
 ) -> tuple[int, Transaction | None]:
-    import psycopg
-
     tx = apply(None)
     if tx is not None:
         for key, value in tx_row(tx, now).items():
             params[f"t_{key}"] = value
     sql, names = finish_sql(with_reference, expected, tx is not None)
     values = tuple(params[n] for n in names)
-    raw = engine.raw_connection()
+    cur = pool.take()
     try:
-        pg: Any = raw.driver_connection
-        pg.autocommit = True
-        try:
-            matched = int(pg.execute(sql, values).fetchone()[0])
-        finally:
-            pg.autocommit = False
-    except psycopg.Error:
-        raw.invalidate()
+        matched = int(cur.execute(sql, values).fetchone()[0])
+    except BaseException:
+        pool.discard(cur)
         raise
-    finally:
-        raw.close()
+    pool.give_back(cur)
     return matched, tx
 
 
@@ -246,6 +349,7 @@ __all__ = [
     "INSERT_OPERATION",
     "PING_AFTER_IDLE_SECONDS",
     "TRANSACTION_FOR_UPDATE",
+    "WriteConnections",
     "finish",
     "finish_sql",
     "insert_operation",

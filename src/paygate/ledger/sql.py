@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Connection,
@@ -58,6 +58,9 @@ from paygate.models import Transaction
 from paygate.money import Money
 from paygate.operations import CREATING_OPERATIONS
 
+if TYPE_CHECKING:
+    from paygate.ledger.postgres import WriteConnections
+
 # Statements on the hot path, built once: constructing SQLAlchemy statements
 # per call cost more than executing them (SQLAlchemy caches the compiled form
 # of a statement object; bind parameters carry the values).
@@ -68,6 +71,9 @@ _TX_DATA_FOR_UPDATE = _TX_DATA.with_for_update()
 _INSERT_TX = insert(transactions)
 _UPDATE_TX = update(transactions).where(transactions.c.id == bindparam("p_id"))
 
+
+#: Pages the SQLite WAL may hold before a commit checkpoints it.
+WAL_AUTOCHECKPOINT_PAGES = 4000
 
 #: The datetime parameters of the hot-path statements (rows.py's keys).
 _DATETIME_PARAMS = ("created_at", "updated_at", "p_updated_at")
@@ -103,6 +109,13 @@ def make_engine(url: str, *, pool_size: int = 32) -> Engine:
                 cur = dbapi_conn.cursor()
                 if not memory:
                     cur.execute("PRAGMA journal_mode=WAL")
+                    # A checkpoint copies the WAL's pages into the database
+                    # and syncs it, inside the commit that crosses the limit:
+                    # every 1,000 pages (SQLite's default) is every ~60
+                    # payments. At 4,000 pages (a WAL of ~16 MB) a page
+                    # written by several payments is copied once, not four
+                    # times: ~7 % of the CPU of a payment, measured.
+                    cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
                 cur.execute("PRAGMA synchronous=NORMAL")
                 cur.execute("PRAGMA busy_timeout=30000")
                 cur.close()
@@ -147,6 +160,12 @@ class SQLLedger(LedgerStore):
         self._write_lock = threading.Lock() if self._is_sqlite else None
         self._writer: Connection | None = None
         self._keep_writer = self._is_sqlite and not isinstance(self.engine.pool, StaticPool)
+        # PostgreSQL: the two per-payment writes have connections of their own.
+        self._hot: WriteConnections | None = None
+        if self._is_postgres:
+            from paygate.ledger.postgres import WriteConnections
+
+            self._hot = WriteConnections(self.engine, keep=pool_size, limit=2 * pool_size)
         if create:
             from paygate.ledger.migrations import upgrade
 
@@ -283,7 +302,8 @@ class SQLLedger(LedgerStore):
             if self._is_postgres:
                 from paygate.ledger import postgres
 
-                inserted = postgres.insert_operation(self.engine, pending_row(rec, now))
+                assert self._hot is not None
+                inserted = postgres.insert_operation(self._hot, pending_row(rec, now))
             else:
                 from paygate.ledger import sqlite
 
@@ -361,8 +381,9 @@ class SQLLedger(LedgerStore):
         if self._is_postgres:
             from paygate.ledger import postgres
 
+            assert self._hot is not None
             matched, tx = postgres.finish(
-                self.engine,
+                self._hot,
                 new_transaction=new_tx,
                 transaction_id=transaction_id,
                 op_params=params,
@@ -497,6 +518,8 @@ class SQLLedger(LedgerStore):
         return [dict(r._mapping) for r in rows]
 
     def close(self) -> None:
+        if self._hot is not None:
+            self._hot.close()
         if self._writer is not None:
             self._writer.close()
             self._writer = None
