@@ -29,7 +29,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -190,9 +191,25 @@ class WriteConnections:
         try:
             cur.connection.close()
         finally:
-            with self._lock:
-                self._open -= 1
-                self._freed.notify()
+            self._free_place()
+
+    @contextmanager
+    def cursor(self) -> Iterator[Any]:
+        """A cursor for one write: given back after, its connection closed
+        instead when the block raised (whatever state it is in then, and the
+        server rolls back an open transaction with the session)."""
+        cur = self.take()
+        try:
+            yield cur
+        except BaseException:
+            self.discard(cur)
+            raise
+        self.give_back(cur)
+
+    def _free_place(self) -> None:
+        with self._lock:
+            self._open -= 1
+            self._freed.notify()
 
     def close(self) -> None:
         """Close the idle connections (those in use are closed when given back)."""
@@ -214,9 +231,7 @@ class WriteConnections:
             conn = psycopg.connect(*self._cargs, **self._cparams, autocommit=True)
             return psycopg.RawCursor(conn)
         except BaseException:
-            with self._lock:
-                self._open -= 1
-                self._freed.notify()
+            self._free_place()
             raise
 
     def _after_fork(self) -> None:
@@ -237,17 +252,12 @@ def insert_operation(pool: WriteConnections, row: dict[str, Any]) -> bool:
     """
     import psycopg
 
-    cur = pool.take()
-    try:
-        cur.execute(INSERT_OPERATION, tuple(row[c] for c in PENDING_COLUMNS))
-    except psycopg.errors.UniqueViolation:
-        pool.give_back(cur)
-        return False
-    except BaseException:
-        # Whatever state the connection is in, it is not handed out again.
-        pool.discard(cur)
-        raise
-    pool.give_back(cur)
+    with pool.cursor() as cur:
+        try:
+            cur.execute(INSERT_OPERATION, tuple(row[c] for c in PENDING_COLUMNS))
+        except psycopg.errors.UniqueViolation:
+            # Autocommit: the failed INSERT left the connection idle, reusable.
+            return False
     return True
 
 
@@ -279,8 +289,7 @@ def finish(
     params = dict(op_params)
     if new_transaction and expected is not None:
         return _finish_new(pool, params, with_reference, len(expected), apply, now)
-    cur = pool.take()
-    try:
+    with pool.cursor() as cur:
         cur.execute("BEGIN")
         row = cur.execute(TRANSACTION_FOR_UPDATE, (transaction_id,)).fetchone()
         current = Transaction.model_validate_json(row[0]) if row else None
@@ -293,11 +302,6 @@ def finish(
         )
         matched = int(cur.execute(sql, tuple(params[n] for n in names)).fetchone()[0])
         cur.execute("COMMIT")
-    except BaseException:
-        # Rolled back by closing: the server ends the transaction with the session.
-        pool.discard(cur)
-        raise
-    pool.give_back(cur)
     return matched, tx
 
 
@@ -315,13 +319,8 @@ def _finish_new(
             params[f"t_{key}"] = value
     sql, names = finish_sql(with_reference, expected, tx is not None)
     values = tuple(params[n] for n in names)
-    cur = pool.take()
-    try:
+    with pool.cursor() as cur:
         matched = int(cur.execute(sql, values).fetchone()[0])
-    except BaseException:
-        pool.discard(cur)
-        raise
-    pool.give_back(cur)
     return matched, tx
 
 
