@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import multiprocessing
 import secrets
+import sqlite3
+import threading
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -223,6 +226,62 @@ def test_sqlite_ledger_connections_use_wal_and_a_larger_checkpoint(tmp_path: Pat
             assert WAL_AUTOCHECKPOINT_PAGES > 1000
     finally:
         engine.dispose()
+
+
+def _locked_new_database(path: Path) -> sqlite3.Connection:
+    """A new (rollback-journal) database another connection holds the write lock of."""
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE other (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO other VALUES (1)")
+    return holder
+
+
+def test_switching_a_new_database_to_wal_waits_for_another_connections_lock(
+    tmp_path: Path,
+) -> None:
+    """SQLite answers "database is locked" to the switch to WAL at once, busy
+    timeout or not (what made several processes opening a new ledger together
+    fail now and then): the engine's connection waits for the lock instead."""
+    path = tmp_path / "new.sqlite3"
+    holder = _locked_new_database(path)
+    bare = sqlite3.connect(path, timeout=5)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        bare.execute("PRAGMA journal_mode=WAL")  # the SQLite behaviour worked around
+    bare.close()
+    release = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
+    release.start()
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        started = time.monotonic()
+        with engine.connect() as conn:
+            waited = time.monotonic() - started
+            raw: Any = conn.connection.driver_connection
+            assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+            assert raw.execute("SELECT x FROM other").fetchall() == [(1,)]
+        assert waited >= 0.2
+    finally:
+        release.join()
+        engine.dispose()
+        holder.close()
+
+
+def test_switching_to_wal_gives_up_after_its_wait(tmp_path: Path) -> None:
+    from paygate.ledger.sql import use_wal
+
+    path = tmp_path / "stuck.sqlite3"
+    holder = _locked_new_database(path)
+    conn = sqlite3.connect(path)
+    try:
+        started = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            use_wal(conn, wait=0.2)
+        assert 0.2 <= time.monotonic() - started < 5
+        holder.execute("COMMIT")
+        assert use_wal(conn, wait=0.2) == "wal"
+    finally:
+        conn.close()
+        holder.close()
 
 
 @pytest.mark.parametrize("with_reference", [False, True])

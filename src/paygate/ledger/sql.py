@@ -15,6 +15,7 @@ import contextlib
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -74,6 +75,8 @@ _UPDATE_TX = update(transactions).where(transactions.c.id == bindparam("p_id"))
 
 #: Pages the SQLite WAL may hold before a commit checkpoints it.
 WAL_AUTOCHECKPOINT_PAGES = 4000
+#: How long an SQLite connection waits for another one's lock.
+SQLITE_BUSY_SECONDS = 30.0
 
 #: The datetime parameters of the hot-path statements (rows.py's keys).
 _DATETIME_PARAMS = ("created_at", "updated_at", "p_updated_at")
@@ -83,6 +86,28 @@ def sqlite_datetime(value: datetime) -> str:
     """``value`` in SQLAlchemy's SQLite ``DATETIME`` text form (its fields as
     they are, offset dropped, as SQLAlchemy's own processor does)."""
     return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def use_wal(dbapi_conn: sqlite3.Connection, *, wait: float = SQLITE_BUSY_SECONDS) -> str:
+    """Put the database in WAL mode; the journal mode it ends in.
+
+    Switching a database to WAL needs it unlocked, and SQLite answers
+    ``SQLITE_BUSY`` at once instead of calling the busy handler: several
+    processes opening a new ledger together would see "database is locked".
+    The switch is tried again until ``wait`` seconds have passed (once any
+    connection switched, the mode is stored in the file and this is a read).
+    """
+    deadline = time.monotonic() + wait
+    pause = 0.001
+    while True:
+        try:
+            row = dbapi_conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            return str(row[0])
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -98,7 +123,7 @@ def make_engine(url: str, *, pool_size: int = 32) -> Engine:
             memory = url in ("sqlite://", "sqlite:///:memory:")
             engine = create_engine(
                 url,
-                connect_args={"check_same_thread": False, "timeout": 30},
+                connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS},
                 poolclass=StaticPool if memory else None,
             )
 
@@ -108,7 +133,7 @@ def make_engine(url: str, *, pool_size: int = 32) -> Engine:
                 dbapi_conn.isolation_level = None
                 cur = dbapi_conn.cursor()
                 if not memory:
-                    cur.execute("PRAGMA journal_mode=WAL")
+                    use_wal(dbapi_conn)
                     # A checkpoint copies the WAL's pages into the database
                     # and syncs it, inside the commit that crosses the limit:
                     # every 1,000 pages (SQLite's default) is every ~60
@@ -117,7 +142,7 @@ def make_engine(url: str, *, pool_size: int = 32) -> Engine:
                     # times: ~7 % of the CPU of a payment, measured.
                     cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
                 cur.execute("PRAGMA synchronous=NORMAL")
-                cur.execute("PRAGMA busy_timeout=30000")
+                cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
                 cur.close()
 
             @event.listens_for(engine, "begin")
