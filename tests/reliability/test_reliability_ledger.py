@@ -487,6 +487,70 @@ def test_a_brand_new_transaction_settled_by_reconcile_first_is_not_overwritten(
     payments.close()
 
 
+def test_sqlite_settles_a_new_transaction_in_one_statement(tmp_path: Path) -> None:
+    """Both writes of a payment that creates its transaction are single
+    statements in autocommit (no BEGIN/COMMIT around them): the process write
+    lock is held across one driver call each."""
+    payments = make_payments(f"sqlite:///{tmp_path / 'one.sqlite3'}")
+    ledger: Any = payments.ledger
+    payments.purchase(Money("1.00", "USD"), card())  # the writer connection exists
+    raw = ledger._writer.connection.driver_connection
+    seen: list[str] = []
+    raw.set_trace_callback(seen.append)
+    try:
+        tx = payments.purchase(Money("9.00", "USD"), card())
+    finally:
+        raw.set_trace_callback(None)
+    # Python reports the statement again for each step of its trigger.
+    heads = list(dict.fromkeys(" ".join(s.split()[:3]) for s in seen))
+    assert heads == ["INSERT INTO paygate_operations", "INSERT INTO paygate_settle_new"]
+    assert payments.transaction(tx.id) == tx
+    record = next(r for r in payments.ledger.operations() if r.transaction_id == tx.id)
+    assert record.state is OperationState.SUCCEEDED
+    assert record.provider_reference == tx.provider_reference
+    payments.close()
+
+
+@pytest.mark.parametrize("reference", [None, "ref_new"])
+def test_a_new_transactions_outcome_keeps_or_sets_the_provider_reference(
+    database_url: str, reference: str | None
+) -> None:
+    from paygate.ledger.records import GENERATED_KEY_DIGEST
+
+    payments = make_payments(database_url)
+    ledger: Any = payments.ledger
+    ledger.begin(
+        OperationRecord(
+            idempotency_key="pgk_ref",
+            operation="purchase",
+            provider="sandbox",
+            transaction_id="txn_ref",
+            request_digest=GENERATED_KEY_DIGEST,
+            amount=Money("8.00", "USD"),
+            provider_reference="ref_sent",
+        )
+    )
+    assert "txn_ref" in ledger._new_txs
+    record = ledger.find_operation("pgk_ref")
+    assert record is not None
+    ledger.finish(
+        "pgk_ref",
+        OperationState.FAILED,
+        apply=lambda cur: None,
+        transaction_id="txn_ref",
+        provider_reference=reference,
+        error={"code": "card_declined"},
+        now=datetime.now(UTC),
+        expected=(OperationState.PENDING,),
+    )
+    after = ledger.find_operation("pgk_ref")
+    assert after is not None and after.state is OperationState.FAILED
+    assert after.provider_reference == (reference or "ref_sent")
+    assert after.error == {"code": "card_declined"}
+    assert ledger.get_transaction("txn_ref") is None  # ``apply`` made none: no row
+    payments.close()
+
+
 def test_reconcile_settles_a_payment_whose_process_died(database_url: str) -> None:
     payments = make_payments(database_url)
     # What a killed worker leaves: the pending record, no transaction row, nothing sent.

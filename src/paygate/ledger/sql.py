@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -55,6 +54,7 @@ from paygate.ledger.records import (
 )
 from paygate.ledger.rows import finish_params, pending_row, tx_row
 from paygate.ledger.schema import metadata, operations, transactions, webhook_events
+from paygate.ledger.write_lock import WriteLock
 from paygate.models import Transaction
 from paygate.money import Money
 from paygate.operations import CREATING_OPERATIONS
@@ -144,6 +144,9 @@ def make_engine(url: str, *, pool_size: int = 32) -> Engine:
                 cur.execute("PRAGMA synchronous=NORMAL")
                 cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
                 cur.close()
+                from paygate.ledger import sqlite
+
+                sqlite.prepare(dbapi_conn)
 
             @event.listens_for(engine, "begin")
             def _on_begin(conn: Connection) -> None:
@@ -182,7 +185,7 @@ class SQLLedger(LedgerStore):
         # reads nothing (set add/discard are atomic).
         self._new_txs: set[str] = set()
         # One writer at a time inside this process spares SQLite's busy loop.
-        self._write_lock = threading.Lock() if self._is_sqlite else None
+        self._write_lock = WriteLock() if self._is_sqlite else None
         self._writer: Connection | None = None
         self._keep_writer = self._is_sqlite and not isinstance(self.engine.pool, StaticPool)
         # PostgreSQL: the two per-payment writes have connections of their own.
@@ -425,10 +428,10 @@ class SQLLedger(LedgerStore):
         params = self._sqlite_times(params)
         if new_tx and states is not None:
             # Nothing to read: the new transaction is made before the write
-            # lock is taken, which then covers two statements only.
+            # lock is taken, which then covers one statement.
             new = apply(None)
             row = self._sqlite_times(tx_row(new, now)) if new is not None else None
-            with self._sqlite_write() as raw:
+            with self._sqlite_write(single=True) as raw:
                 sqlite.settle_new(raw, params=params, expected=states, tx=row)
             return new
         with self._sqlite_write() as raw:
