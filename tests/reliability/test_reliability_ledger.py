@@ -8,6 +8,7 @@ import secrets
 import sqlite3
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -339,6 +340,93 @@ def test_postgres_write_connections_are_reused_kept_and_bounded(
         pool.close()
         engine.dispose()
     assert pool.open_count == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, None),
+        ("txn_ä", "txn_ä".encode()),
+        (0, b"0"),
+        (-2500, b"-2500"),
+        (10**15, b"1000000000000000"),
+        (datetime(2026, 11, 28, 1, 2, 3, 456789, tzinfo=UTC), b"2026-11-28T01:02:03.456789+00:00"),
+    ],
+)
+def test_postgres_hot_path_parameters_as_text(value: object, text: bytes | None) -> None:
+    from paygate.ledger.postgres import as_text
+
+    assert as_text(value) == text
+
+
+@pytest.mark.parametrize("value", [True, 1.5, b"raw", {"a": 1}])
+def test_postgres_hot_path_refuses_a_value_it_has_no_text_form_for(value: object) -> None:
+    from paygate.ledger.postgres import as_text
+
+    with pytest.raises(TypeError, match="ledger row"):
+        as_text(value)
+
+
+def test_postgres_hot_path_parameter_types_follow_the_columns() -> None:
+    from paygate.ledger.postgres import _type_oid
+
+    int8, text, timestamptz = 20, 25, 1184
+    assert _type_oid("amount_minor") == int8  # the pending INSERT names columns
+    assert _type_oid("created_at") == timestamptz
+    assert _type_oid("p_updated_at") == timestamptz
+    assert (_type_oid("p_key"), _type_oid("p_expected0"), _type_oid("p_state")) == (text,) * 3
+    assert (_type_oid("t_captured_minor"), _type_oid("t_data")) == (int8, text)
+    assert _type_oid("t_updated_at") == timestamptz
+
+
+@pytest.mark.postgres
+def test_postgres_hot_statements_are_prepared_once_per_connection(pg_schema_url: str) -> None:
+    """The two per-payment statements go through libpq's prepared statements:
+    each connection prepares one once; a duplicate key leaves the connection
+    reusable; any other failure raises psycopg's error and closes it."""
+    import psycopg
+
+    from paygate.ledger.postgres import insert_operation
+    from paygate.ledger.rows import pending_row
+
+    reset_pg(pg_schema_url)
+    payments = make_payments(pg_schema_url)
+    ledger: Any = payments.ledger
+    pool = ledger._hot
+    when = datetime(2026, 11, 28, 1, 2, 3, 456789, tzinfo=UTC)
+    record = OperationRecord(
+        idempotency_key="k1",
+        operation="purchase",
+        provider="sandbox",
+        transaction_id="txn_1",
+        request_digest="d",
+        amount=Money("8.00", "USD"),
+    )
+    assert insert_operation(pool, pending_row(record, when)) is True
+    assert insert_operation(pool, pending_row(record, when)) is False  # same key
+    second = replace(record, idempotency_key="k2")
+    assert insert_operation(pool, pending_row(second, when)) is True
+    assert pool.open_count == 1  # the same connection every time, never discarded
+    cur = pool.take()
+    try:
+        assert len(cur.connection._paygate_prepared) == 1
+        rows = cur.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'paygate_%'"
+        ).fetchone()
+        assert rows == (1,)
+    finally:
+        pool.give_back(cur)
+    stored = payments.ledger.find_operation("k1")
+    assert stored is not None
+    assert (stored.created_at, stored.amount) == (when, Money("8.00", "USD"))
+    bad = replace(record, idempotency_key="k3")
+    row = pending_row(bad, when)
+    row["currency"] = "TOOLONG"  # a VARCHAR(3)
+    with pytest.raises(psycopg.errors.StringDataRightTruncation):
+        insert_operation(pool, row)
+    assert pool.open_count == 0  # the failed connection was closed, not given back
+    assert payments.ledger.find_operation("k3") is None
+    payments.close()
 
 
 @pytest.mark.postgres
