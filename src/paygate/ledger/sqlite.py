@@ -25,9 +25,12 @@ from paygate.models import Transaction
 _TX_ON_CONFLICT = (
     f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in TX_UPDATED_COLUMNS)}"
 )
+# The two per-payment statements take positional parameters: the driver
+# binds a named one by making a str of its name and looking it up in the
+# dict, ~40 times a payment.
 INSERT_PENDING = (
     f"INSERT INTO {operations.name} ({', '.join(PENDING_COLUMNS)}) "
-    f"VALUES ({', '.join(f':{c}' for c in PENDING_COLUMNS)})"
+    f"VALUES ({', '.join('?' for _ in PENDING_COLUMNS)})"
 )
 TX_DATA = f"SELECT data FROM {transactions.name} WHERE id = :p_id"
 UPSERT_TX = (
@@ -74,8 +77,9 @@ SETTLE_NEW_SETUP = (
 )
 SETTLE_NEW = (
     f"INSERT INTO {SETTLE_NEW_VIEW} ({', '.join(_VIEW_COLUMNS)}) "
-    f"VALUES ({', '.join(f':{c}' for c in _VIEW_COLUMNS)})"
+    f"VALUES ({', '.join('?' for _ in _VIEW_COLUMNS)})"
 )
+_NO_TX = (None,) * len(TX_COLUMNS)
 
 
 def prepare(conn: sqlite3.Connection) -> None:
@@ -102,7 +106,7 @@ def settle_sql(with_reference: bool, expected: int) -> str:
 def insert_pending(conn: sqlite3.Connection, row: dict[str, Any]) -> bool:
     """Insert a pending operation; ``False`` when its key is already recorded."""
     try:
-        conn.execute(INSERT_PENDING, row)
+        conn.execute(INSERT_PENDING, tuple(row[c] for c in PENDING_COLUMNS))
     except sqlite3.IntegrityError:
         return False
     return True
@@ -129,14 +133,13 @@ def settle_new(
     the outcome and the transaction row ``tx`` the caller built beforehand,
     in one statement (:data:`SETTLE_NEW`). Whoever settles the operation
     first writes the row; a later one gets :class:`StaleFinish`."""
-    values = {
-        **{f"t_{c}": None for c in TX_COLUMNS},
-        "p_provider_reference": None,
-        **params,
-        "p_expected": "|" + "|".join(expected) + "|",
-    }
-    if tx is not None:
-        values.update({f"t_{c}": v for c, v in tx.items()})
+    values = (
+        params["p_key"],
+        "|" + "|".join(expected) + "|",
+        *(params[f"p_{c}"] for c in _SETTLED),
+        params.get("p_provider_reference"),
+        *(tuple(tx[c] for c in TX_COLUMNS) if tx is not None else _NO_TX),
+    )
     try:
         conn.execute(SETTLE_NEW, values)
     except sqlite3.IntegrityError as exc:
