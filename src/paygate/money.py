@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from paygate.errors import ErrorCode, InvalidRequest
 
@@ -57,6 +57,17 @@ def currency_exponent(currency: str) -> int:
 @cache
 def _quantum(exponent: int) -> Decimal:
     return Decimal(1).scaleb(-exponent)
+
+
+@cache
+def _minor_factor(exponent: int) -> Decimal:
+    """``10^exponent`` with a one-digit coefficient.
+
+    ``amount * _minor_factor(e)`` has exactly the digits and exponent of
+    ``amount.scaleb(e)`` (what :attr:`Money.minor_units` converts), rounded by
+    the same context: an operator, without ``scaleb``'s argument parsing.
+    """
+    return Decimal(1).scaleb(exponent)
 
 
 #: Codes already checked, as given -> normalized (bounded: hosts use a few).
@@ -327,7 +338,9 @@ class Money:
         return f"Money({str(self._amount)!r}, {self._currency!r})"
 
     def __str__(self) -> str:
-        return f"{self._amount} {self._currency}"
+        # !s: str() straight away; format() with an empty spec gives the same
+        # text for a Decimal, through the format-spec parser.
+        return f"{self._amount!s} {self._currency}"
 
     def format(self, locale: str = "en_US") -> str:
         """Localised display, e.g. ``$1,234.50`` (Babel)."""
@@ -374,6 +387,24 @@ _set_exponent = Money.__dict__["_exponent"].__set__
 _SCALE = Context(prec=80)
 
 
+class _Unsealed:
+    """Money's memory layout without its closed ``__setattr__``.
+
+    Money refuses attribute writes, so filling a new one goes through the slot
+    descriptors, three calls of several hundred instructions each. An instance
+    of this class takes the same three writes as plain slot stores, and then
+    becomes a Money by ``__class__`` assignment: CPython allows it because the
+    layouts match (same base, same ``__slots__``), and the result is an
+    ordinary Money, indistinguishable from one built by ``Money.__init__``.
+    """
+
+    __slots__ = Money.__slots__
+
+    _amount: Decimal
+    _currency: str
+    _exponent: int
+
+
 @cache
 def _trusted_minor(currency: str) -> Callable[[int], Money]:
     """Money from integer minor units the caller computed from validated Money.
@@ -381,22 +412,39 @@ def _trusted_minor(currency: str) -> Callable[[int], Money]:
     Internal fast path for engines that produce dozens of amounts per call
     (the quote engine): no type or size check and no currency normalization,
     so ``currency`` must already be a normalized ISO 4217 code. Built once per
-    currency, so each amount costs one exact multiplication and the slots'
-    own setters.
+    currency, so each amount costs one exact multiplication and three slot
+    stores.
     """
+    return _minor_makers(currency).one
+
+
+class _MinorMakers(NamedTuple):
+    """The trusted makers of one currency (see :func:`_trusted_minor`)."""
+
+    #: Money from integer minor units.
+    one: Callable[[int], Money]
+    #: The zero of the currency: Money is immutable, so one instance serves
+    #: every amount that comes out as zero.
+    zero: Money
+
+
+@cache
+def _minor_makers(currency: str) -> _MinorMakers:
     exponent = currency_exponent(currency)
     quantum = _quantum(exponent)
     scale = _SCALE.multiply
-    new = object.__new__
+    money_type = Money
+    unsealed = _Unsealed
 
-    def make(minor: int) -> Money:
-        money: Money = new(Money)
-        _set_amount(money, scale(minor, quantum))
-        _set_currency(money, currency)
-        _set_exponent(money, exponent)
-        return money
+    def one(minor: int) -> Money:
+        money: Any = unsealed()
+        money._amount = scale(minor, quantum)
+        money._currency = currency
+        money._exponent = exponent
+        money.__class__ = money_type
+        return money  # type: ignore[no-any-return]
 
-    return make
+    return _MinorMakers(one, one(0))
 
 
 __all__ = ["DEFAULT_ROUNDING", "Money", "currency_exponent"]

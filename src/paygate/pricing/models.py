@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import Field
 
@@ -71,6 +71,42 @@ class PricingContext(FrozenModel):
     customer: Customer | None = None
     currency: str
     config: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def model_construct(  # type: ignore[override]  # the plugin's per-field signature
+        cls, _fields_set: set[str] | None = None, **values: Any
+    ) -> Self:
+        """pydantic's ``model_construct``: the same instance, for less when every
+        field is given (what a host that prices without validation passes).
+
+        pydantic's version walks every field's aliases and defaults; with every
+        field of this class given (no aliases, no extra, no post-init) its
+        result is the values in declaration order, all of them set, no extra
+        and no private state, which is what ``trusted`` writes.
+        """
+        if len(values) == _CONTEXT_SIZE and _fields_set is None and cls is PricingContext:
+            try:
+                data = {
+                    "items": values["items"],
+                    "cycle": values["cycle"],
+                    "customer": values["customer"],
+                    "currency": values["currency"],
+                    "config": values["config"],
+                }
+            except KeyError:
+                pass  # another name among them: pydantic's way
+            else:
+                return trusted(cls, data, values)
+        return super().model_construct(_fields_set, **values)  # type: ignore[return-value]
+
+
+# PricingContext.model_construct spells its fields out, and relies on what
+# makes pydantic's version a plain copy of them.
+assert tuple(PricingContext.model_fields) == ("items", "cycle", "customer", "currency", "config")
+assert not any(f.alias or f.validation_alias for f in PricingContext.model_fields.values())
+assert not PricingContext.__pydantic_post_init__
+assert PricingContext.model_config.get("extra") != "allow"
+_CONTEXT_SIZE = len(PricingContext.model_fields)
 
 
 class FeeContext(FrozenModel):
@@ -150,28 +186,40 @@ _ADJUSTMENT_SET = frozenset(
 _FEE_SET = frozenset({"kind", "code", "label", "amount", "rate", "source"})
 
 
+#: Every field of a line, in declaration order, at its default: each builder
+#: copies one (a copy of a small dict is a block copy, cheaper than building it
+#: key by key) and sets what it knows. ``allocations`` gets a dict of its own.
+_LINE_DEFAULTS: dict[str, Any] = {
+    "kind": "item",
+    "code": "",
+    "label": "",
+    "amount": None,
+    "quantity": 1,
+    "months": 1,
+    "unit_price": None,
+    "net": None,
+    "rate": None,
+    "allocations": None,
+    "clamped": False,
+    "source": "",
+}
+_copy_line_defaults = _LINE_DEFAULTS.copy
+
+
 def _trusted_item_line(
     code: str, label: str, amount: Money, quantity: int, months: int, unit_price: Money, net: Money
 ) -> QuoteLine:
     """An item line from engine-computed values (no validation)."""
-    return trusted(
-        QuoteLine,
-        {
-            "kind": "item",
-            "code": code,
-            "label": label,
-            "amount": amount,
-            "quantity": quantity,
-            "months": months,
-            "unit_price": unit_price,
-            "net": net,
-            "rate": None,
-            "allocations": {},
-            "clamped": False,
-            "source": "",
-        },
-        _ITEM_SET,
-    )
+    data = _copy_line_defaults()
+    data["code"] = code
+    data["label"] = label
+    data["amount"] = amount
+    data["quantity"] = quantity
+    data["months"] = months
+    data["unit_price"] = unit_price
+    data["net"] = net
+    data["allocations"] = {}
+    return trusted(QuoteLine, data, _ITEM_SET)
 
 
 def _trusted_adjustment_line(
@@ -184,48 +232,31 @@ def _trusted_adjustment_line(
     source: str,
 ) -> QuoteLine:
     """An adjustment line from engine-computed values (no validation)."""
-    return trusted(
-        QuoteLine,
-        {
-            "kind": "adjustment",
-            "code": code,
-            "label": label,
-            "amount": amount,
-            "quantity": 1,
-            "months": 1,
-            "unit_price": None,
-            "net": None,
-            "rate": rate,
-            "allocations": allocations,
-            "clamped": clamped,
-            "source": source,
-        },
-        _ADJUSTMENT_SET,
-    )
+    data = _copy_line_defaults()
+    data["kind"] = "adjustment"
+    data["code"] = code
+    data["label"] = label
+    data["amount"] = amount
+    data["rate"] = rate
+    data["allocations"] = allocations
+    data["clamped"] = clamped
+    data["source"] = source
+    return trusted(QuoteLine, data, _ADJUSTMENT_SET)
 
 
 def _trusted_fee_line(
     code: str, label: str, amount: Money, rate: Decimal | None, source: str
 ) -> QuoteLine:
     """A buyer fee line from engine-computed values (no validation)."""
-    return trusted(
-        QuoteLine,
-        {
-            "kind": "fee",
-            "code": code,
-            "label": label,
-            "amount": amount,
-            "quantity": 1,
-            "months": 1,
-            "unit_price": None,
-            "net": None,
-            "rate": rate,
-            "allocations": {},
-            "clamped": False,
-            "source": source,
-        },
-        _FEE_SET,
-    )
+    data = _copy_line_defaults()
+    data["kind"] = "fee"
+    data["code"] = code
+    data["label"] = label
+    data["amount"] = amount
+    data["rate"] = rate
+    data["allocations"] = {}
+    data["source"] = source
+    return trusted(QuoteLine, data, _FEE_SET)
 
 
 class Quote(FrozenModel):
