@@ -398,7 +398,10 @@ def carts(draw: st.DrawFn) -> tuple[PricingContext, list[Adjustment], list[FeeLi
         LineItem(
             sku=draw(st.sampled_from(SKUS)),
             description=draw(st.sampled_from(["", "Pro plan", "Seats"])),
-            unit_price=money(draw(amounts), draw(st.sampled_from([currency] * 20 + [other]))),
+            unit_price=money(
+                draw(st.one_of(amounts, st.just(-1))) if draw(st.integers(0, 30)) else -1,
+                draw(st.sampled_from([currency] * 20 + [other])),
+            ),
             quantity=draw(st.integers(1, 30)),
             kind=draw(st.sampled_from(KINDS)),
         )
@@ -441,7 +444,11 @@ def carts(draw: st.DrawFn) -> tuple[PricingContext, list[Adjustment], list[FeeLi
                 if draw(st.booleans())
                 else None
             ),
-            amount=money(draw(st.integers(-2, 10**6))) if not draw(st.integers(0, 4)) else None,
+            amount=(
+                money(draw(st.integers(-2, 10**6)), draw(st.sampled_from([currency] * 9 + [other])))
+                if not draw(st.integers(0, 4))
+                else None
+            ),
             payer=draw(st.sampled_from(["buyer", "buyer", "merchant"])),
             source="bench",
         )
@@ -739,3 +746,31 @@ def test_context_model_construct_is_pydantics(
     assert built.__pydantic_extra__ == expected.__pydantic_extra__
     assert built.__pydantic_private__ == expected.__pydantic_private__
     assert repr(built) == repr(expected)
+
+
+class _BenchFee(FeeLine):
+    """A subclass: read through its attributes."""
+
+
+def test_subclassed_fee_lines_price_alike() -> None:
+    context, adjustments, fees, rounding = _bench_cart()
+    sub = [_BenchFee(**fee.model_dump()) for fee in fees]
+    assert_same_quote(
+        build_quote(context, adjustments, fees=sub, rounding=rounding),
+        reference_quote(context, adjustments, fees=fees, rounding=rounding),
+    )
+
+
+def test_a_signaling_nan_rate_fails_as_before() -> None:
+    # Not a number a plugin should produce; with InvalidOperation not trapped
+    # by the caller, the comparison lets it through to the Decimal context,
+    # which refuses it.
+    context = _bench_cart()[0]
+    adjustment = Adjustment.model_construct(code="n", label="N", value=Decimal("sNaN"))
+    fee = FeeLine.model_construct(code="n", label="N", rate=Decimal("sNaN"), payer="buyer")
+    quiet = decimal.Context(traps=[])
+    for adjustments, fees in (([adjustment], []), ([], [fee])):
+        with decimal.localcontext(quiet), pytest.raises(decimal.InvalidOperation):
+            reference_quote(context, adjustments, fees=fees)
+        with decimal.localcontext(quiet), pytest.raises(decimal.InvalidOperation):
+            build_quote(context, adjustments, fees=fees)
