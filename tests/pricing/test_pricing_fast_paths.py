@@ -717,37 +717,6 @@ def test_line_defaults_are_the_fields_defaults() -> None:
             assert fields[name].default == default
 
 
-@given(
-    given_names=st.sets(st.sampled_from(["items", "cycle", "customer", "currency", "config"])),
-    extra=st.booleans(),
-    fields_set=st.booleans(),
-)
-def test_context_model_construct_is_pydantics(
-    given_names: set[str], extra: bool, fields_set: bool
-) -> None:
-    context = _bench_cart()[0]
-    values: dict[str, Any] = {
-        "items": context.items,
-        "cycle": "annual",
-        "customer": None,
-        "currency": "USD",
-        "config": {"pricing": {}},
-    }
-    kwargs = {name: values[name] for name in sorted(given_names)}
-    if extra:
-        kwargs["unknown"] = 1
-    chosen = {"items"} if fields_set else None
-    built = PricingContext.model_construct(chosen, **kwargs)
-    expected = BaseModel.model_construct.__func__(PricingContext, chosen, **kwargs)  # type: ignore[attr-defined]
-    assert type(built) is PricingContext
-    assert list(built.__dict__) == list(expected.__dict__)
-    assert all(built.__dict__[k] == v for k, v in expected.__dict__.items())
-    assert built.model_fields_set == expected.model_fields_set
-    assert built.__pydantic_extra__ == expected.__pydantic_extra__
-    assert built.__pydantic_private__ == expected.__pydantic_private__
-    assert repr(built) == repr(expected)
-
-
 class _BenchFee(FeeLine):
     """A subclass: read through its attributes."""
 

@@ -28,6 +28,7 @@ webhooks, reconcile) stays on SQLAlchemy: it is not per payment.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -289,9 +290,14 @@ def as_text(value: object) -> bytes | None:
     raise TypeError(f"no text form for a {type(value).__name__} in a ledger row")
 
 
+#: Numbers the prepared statements (``next`` is atomic: two threads
+#: preparing different statements at once never get the same name).
+_STATEMENT_NUMBERS = itertools.count()
+
+
 @cache
 def _statement(sql: str, names: tuple[str, ...]) -> tuple[bytes, bytes, tuple[int, ...]]:
-    name = b"paygate_%d" % _statement.cache_info().currsize
+    name = b"paygate_%d" % next(_STATEMENT_NUMBERS)
     return name, sql.encode(), tuple(_type_oid(n) for n in names)
 
 

@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
 from paygate.errors import ConfigurationError
+from paygate.ledger import sqlite
 from paygate.ledger.base import (
     HOLDING_STATES,
     ApplyFn,
@@ -141,11 +142,8 @@ def make_engine(url: str, *, pool_size: int = 32) -> Engine:
                     # written by several payments is copied once, not four
                     # times: ~7 % of the CPU of a payment, measured.
                     cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
-                cur.execute("PRAGMA synchronous=NORMAL")
-                cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
+                cur.execute("PRAGMA synchronous=NORMAL")  # busy timeout: connect_args
                 cur.close()
-                from paygate.ledger import sqlite
-
                 sqlite.prepare(dbapi_conn)
 
             @event.listens_for(engine, "begin")
@@ -333,8 +331,6 @@ class SQLLedger(LedgerStore):
                 assert self._hot is not None
                 inserted = postgres.insert_operation(self._hot, pending_row(rec, now))
             else:
-                from paygate.ledger import sqlite
-
                 with self._sqlite_write(single=True) as raw:
                     inserted = sqlite.insert_pending(raw, self._sqlite_times(pending_row(rec, now)))
             if inserted:
@@ -423,8 +419,6 @@ class SQLLedger(LedgerStore):
             if matched == 0 and states is not None:
                 raise StaleFinish(idempotency_key)
             return tx
-        from paygate.ledger import sqlite
-
         params = self._sqlite_times(params)
         if new_tx and states is not None:
             # Nothing to read: the new transaction is made before the write

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -71,42 +71,6 @@ class PricingContext(FrozenModel):
     customer: Customer | None = None
     currency: str
     config: dict[str, Any] = Field(default_factory=dict)
-
-    @classmethod
-    def model_construct(  # type: ignore[override]  # the plugin's per-field signature
-        cls, _fields_set: set[str] | None = None, **values: Any
-    ) -> Self:
-        """pydantic's ``model_construct``: the same instance, for less when every
-        field is given (what a host that prices without validation passes).
-
-        pydantic's version walks every field's aliases and defaults; with every
-        field of this class given (no aliases, no extra, no post-init) its
-        result is the values in declaration order, all of them set, no extra
-        and no private state, which is what ``trusted`` writes.
-        """
-        if len(values) == _CONTEXT_SIZE and _fields_set is None and cls is PricingContext:
-            try:
-                data = {
-                    "items": values["items"],
-                    "cycle": values["cycle"],
-                    "customer": values["customer"],
-                    "currency": values["currency"],
-                    "config": values["config"],
-                }
-            except KeyError:
-                pass  # another name among them: pydantic's way
-            else:
-                return trusted(cls, data, values)
-        return super().model_construct(_fields_set, **values)  # type: ignore[return-value]
-
-
-# PricingContext.model_construct spells its fields out, and relies on what
-# makes pydantic's version a plain copy of them.
-assert tuple(PricingContext.model_fields) == ("items", "cycle", "customer", "currency", "config")
-assert not any(f.alias or f.validation_alias for f in PricingContext.model_fields.values())
-assert not PricingContext.__pydantic_post_init__
-assert PricingContext.model_config.get("extra") != "allow"
-_CONTEXT_SIZE = len(PricingContext.model_fields)
 
 
 class FeeContext(FrozenModel):
