@@ -43,31 +43,34 @@ def skipped(name: str, unit: str, goal: str, reason: str) -> Figure:
 def interleaved(
     a: Callable[[], object],
     b: Callable[[], object],
-    *,
+    *others: Callable[[], object],
     seconds: float,
     batch: int = 20,
     min_rounds: int = 4,
-) -> tuple[list[float], list[float]]:
-    """Per-call times (seconds) of ``a`` and ``b``, run in alternating batches.
+) -> tuple[list[float], ...]:
+    """Per-call times (seconds) of ``a``, ``b`` (and any ``others``), run in
+    alternating batches.
 
-    Rounds alternate the order (AB, BA, ...) so that neither side always runs
-    right after the other's warm caches or right before a noisy neighbour
-    wakes up; a drift in machine load then hits both sides alike.
+    Each round starts one place further along (AB, BA, ... or ABC, BCA,
+    CAB, ...) so that no side always runs right after another's warm caches
+    or right before a noisy neighbour wakes up; a drift in machine load then
+    hits every side alike.
     """
-    times_a: list[float] = []
-    times_b: list[float] = []
+    fns = (a, b, *others)
+    times: tuple[list[float], ...] = tuple([] for _ in fns)
     clock = time.perf_counter
     deadline = clock() + seconds
     rounds = 0
     while rounds < min_rounds or clock() < deadline:
-        order = ((a, times_a), (b, times_b)) if rounds % 2 == 0 else ((b, times_b), (a, times_a))
-        for fn, out in order:
+        for i in range(len(fns)):
+            k = (rounds + i) % len(fns)
+            fn, out = fns[k], times[k]
             for _ in range(batch):
                 t0 = clock()
                 fn()
                 out.append(clock() - t0)
         rounds += 1
-    return times_a, times_b
+    return times
 
 
 def median(values: list[float]) -> float:
