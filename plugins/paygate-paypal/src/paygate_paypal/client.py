@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from paygate.errors import ConfigurationError, ErrorCode, PaygateError, ProviderUnavailable
+from paygate.proxies import read_environment_once
 from paygate_paypal.errors import classify, describe, exception_for
 
 SANDBOX_BASE = "https://api-m.sandbox.paypal.com"
@@ -165,7 +166,8 @@ class PayPalClient:
         from paypalserversdk.http.auth.o_auth_2 import ClientCredentialsAuthCredentials  # type: ignore[import-untyped]
         from paypalserversdk.paypal_serversdk_client import PaypalServersdkClient  # type: ignore[import-untyped]
 
-        self._session = requests.Session()
+        # Proxies from the environment once, not on every request (paygate.proxies).
+        self._session = read_environment_once(requests.Session(), self.settings.api_base)
         environment = (
             Environment.PRODUCTION if self.settings.environment == "live" else Environment.SANDBOX
         )

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from paygate.errors import ConfigurationError
+from paygate.proxies import read_environment_once
 
 if TYPE_CHECKING:
     from stripe import StripeClient
@@ -162,37 +163,19 @@ DEFAULT_API_BASE = "https://api.stripe.com"
 
 class _SessionsReadingEnvironmentOnce:
     """The ``requests`` module as stripe's ``RequestsClient`` uses it, except
-    that the sessions it makes do not read the environment on every request.
+    that the per-thread sessions it makes read the environment's proxy
+    settings once, here, instead of on every request
+    (:mod:`paygate.proxies`: a tenth of a Stripe call's client CPU)."""
 
-    With ``trust_env`` on (requests' default) every request walks
-    ``os.environ`` twice for proxy settings and looks for ``~/.netrc``: about
-    a tenth of a Stripe call's client CPU, measured against a server that
-    answers at once. The proxies are resolved here, once, for the API host;
-    ``.netrc`` is never read (its credentials would replace the API key's
-    ``Authorization`` header). Everything else is the ``requests`` module.
-    """
-
-    def __init__(self, requests_module: Any, proxies: Mapping[str, str]) -> None:
+    def __init__(self, requests_module: Any, api_base: str) -> None:
         self._requests = requests_module
-        self.proxies = dict(proxies)
+        self._api_base = api_base
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._requests, name)
 
     def Session(self) -> Any:  # requests' own name, which RequestsClient calls
-        session = self._requests.Session()
-        session.trust_env = False
-        session.proxies.update(self.proxies)
-        return session
-
-
-def environment_proxies(api_base: str | None) -> dict[str, str]:
-    """The proxies ``requests`` would pick from the environment for the API
-    host (``HTTPS_PROXY``, ``ALL_PROXY``..., none if ``NO_PROXY`` covers it)."""
-    import requests.utils
-
-    proxies: dict[str, str] = requests.utils.get_environ_proxies(api_base or DEFAULT_API_BASE)
-    return {scheme: url for scheme, url in proxies.items() if scheme != "no"}
+        return read_environment_once(self._requests.Session(), self._api_base)
 
 
 def build_client(settings: StripeSettings) -> StripeClient:
@@ -213,7 +196,7 @@ def build_client(settings: StripeSettings) -> StripeClient:
         timeout=settings.timeout,
         # RequestsClient makes its per-thread sessions through this module
         # object (the parameter exists for that: stripe's own tests use it).
-        _lib=_SessionsReadingEnvironmentOnce(requests, environment_proxies(settings.api_base)),
+        _lib=_SessionsReadingEnvironmentOnce(requests, settings.api_base or DEFAULT_API_BASE),
     )
     return stripe.StripeClient(
         api_key,
@@ -230,7 +213,6 @@ __all__ = [
     "TEST_PREFIXES",
     "StripeSettings",
     "build_client",
-    "environment_proxies",
     "from_config",
     "key_mode",
 ]
