@@ -134,15 +134,21 @@ class WriteConnections:
     Each connection keeps one cursor: psycopg's ``Connection.execute`` makes a
     new one per statement, copying the adapters map each time.
 
-    At most ``keep`` connections stay open while idle; up to ``limit`` are
-    open at once, and a writer beyond that waits for one (as SQLAlchemy's
-    ``max_overflow`` makes it wait). A connection that raised, is broken or is
-    left inside a transaction is closed, never handed out again. One idle for
-    :data:`PING_AFTER_IDLE_SECONDS` is pinged before use.
+    Up to ``limit`` are open at once, and a writer beyond that waits for one
+    (as SQLAlchemy's ``max_overflow`` makes it wait); a connection given back
+    goes to a waiting writer first. Beyond ``keep``, an idle connection is
+    closed once it has gone unused for :attr:`SURPLUS_IDLE_SECONDS`, not on
+    its return: more writers than ``keep`` at once (a 32-thread batch on a
+    pool of 8) would otherwise close a connection on every return and open
+    one, a new backend process, for nearly every write. A connection that
+    raised, is broken or is left inside a transaction is closed, never handed
+    out again. One idle for :data:`PING_AFTER_IDLE_SECONDS` is pinged before use.
     """
 
     #: How long a writer waits for a connection when ``limit`` are in use.
     WAIT_SECONDS = 30.0
+    #: How long a connection beyond ``keep`` may sit idle before it is closed.
+    SURPLUS_IDLE_SECONDS = 10.0
 
     def __init__(self, engine: Engine, *, keep: int, limit: int) -> None:
         cargs, cparams = engine.dialect.create_connect_args(engine.url)
@@ -152,6 +158,10 @@ class WriteConnections:
         self._limit = max(limit, keep)
         self._idle: list[tuple[Any, float]] = []  # (cursor, idle since)
         self._open = 0
+        #: writers waiting in ``_connect`` (read without the lock: a stale
+        #: read only closes or keeps one connection too many)
+        self._waiting = 0
+        self._closed = False
         self._lock = threading.Lock()
         self._freed = threading.Condition(self._lock)
         self._pid = os.getpid()
@@ -169,7 +179,10 @@ class WriteConnections:
             try:
                 cur, since = self._idle.pop()
             except IndexError:
-                return self._connect()
+                fresh = self._connect()
+                if fresh is None:  # one was given back while this writer waited
+                    continue
+                return fresh
             if time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
                 return cur
             try:
@@ -182,12 +195,35 @@ class WriteConnections:
 
     def give_back(self, cur: Any) -> None:
         conn = cur.connection
-        if conn.broken or conn.closed or conn.info.transaction_status != TransactionStatus.IDLE:
+        if (
+            self._closed
+            or conn.broken
+            or conn.closed
+            or conn.info.transaction_status != TransactionStatus.IDLE
+        ):
             self.discard(cur)
-        elif len(self._idle) < self._keep:
-            self._idle.append((cur, time.monotonic()))
-        else:
-            self.discard(cur)
+            return
+        now = time.monotonic()
+        self._idle.append((cur, now))
+        if self._waiting:
+            with self._lock:
+                self._freed.notify()
+        if len(self._idle) > self._keep:
+            self._retire_oldest(now)
+
+    def _retire_oldest(self, now: float) -> None:
+        # The list is used as a stack: its first entry is the one idle longest.
+        try:
+            oldest = self._idle[0]
+        except IndexError:
+            return
+        if now - oldest[1] < self.SURPLUS_IDLE_SECONDS:
+            return
+        try:
+            self._idle.remove(oldest)
+        except ValueError:  # handed out meanwhile
+            return
+        self.discard(oldest[0])
 
     def discard(self, cur: Any) -> None:
         """Close the connection of ``cur`` (never reused) and free its place."""
@@ -216,19 +252,31 @@ class WriteConnections:
 
     def close(self) -> None:
         """Close the idle connections (those in use are closed when given back)."""
+        self._closed = True
         self._keep = 0
         while self._idle:
             self.discard(self._idle.pop()[0])
 
     def _connect(self) -> Any:
+        """A new connection's cursor, or ``None`` when one was given back
+        while this writer waited for a place (``take`` then pops it)."""
         import psycopg
 
         with self._lock:
-            if not self._freed.wait_for(lambda: self._open < self._limit, self.WAIT_SECONDS):
+            self._waiting += 1
+            try:
+                free = self._freed.wait_for(
+                    lambda: bool(self._idle) or self._open < self._limit, self.WAIT_SECONDS
+                )
+            finally:
+                self._waiting -= 1
+            if not free:
                 raise TimeoutError(
                     f"no ledger connection free within {self.WAIT_SECONDS:.0f} s "
                     f"({self._limit} in use): raise database_pool_size"
                 )
+            if self._idle:
+                return None
             self._open += 1
         try:
             conn = psycopg.connect(*self._cargs, **self._cparams, autocommit=True)
