@@ -17,11 +17,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from bench.harness import Figure, interleaved, median, skipped
+from bench.quote_cart import quote_cart
 from bench.stub_stripe import REPO_ROOT, StubStripe
 
 US = 1e6
@@ -245,38 +245,15 @@ def core_overhead(settings: Settings) -> list[Figure]:
 
 def quotes(settings: Settings) -> list[Figure]:
     """Quotes per second: 5 items, annual + nonprofit discounts, 2 buyer fee lines."""
-    from paygate import Customer, LineItem, Money, Payments
+    from paygate import Customer, Payments
     from paygate.models import construct
     from paygate.pricing import engine
-    from paygate.pricing.models import FeeLine, PricingContext
+    from paygate.pricing.models import PricingContext
 
     goal = 20_000.0
     payments = Payments({"database_url": "memory", "pricing": {"nonprofit_discount": "0.10"}})
-    items = [
-        LineItem(sku="plan-pro", unit_price=Money("49.00", "USD"), kind="plan"),
-        LineItem(sku="addon-rec", unit_price=Money("12.50", "USD"), kind="addon"),
-        LineItem(sku="addon-seats", unit_price=Money("4.99", "USD"), quantity=3, kind="addon"),
-        LineItem(sku="tollfree-us", unit_price=Money("9.00", "USD"), kind="toll_free_number"),
-        LineItem(sku="ticket-conf", unit_price=Money("30.00", "USD"), quantity=2, kind="ticket"),
-    ]
+    items, fee_lines = quote_cart()
     customer = Customer(id="cus_bench", nonprofit=True)
-    fee_lines = (
-        FeeLine(
-            code="platform_service_fee",
-            label="Service fee (5 %)",
-            rate=Decimal("0.05"),
-            payer="buyer",
-            source="bench",
-        ),
-        FeeLine(
-            code="gateway_fee",
-            label="Card processing (2.9 % + 0.30)",
-            rate=Decimal("0.029"),
-            fixed=Money("0.30", "USD"),
-            payer="buyer",
-            source="bench",
-        ),
-    )
 
     # What the host calls. Payments.quote takes no fee lines (yet): when its
     # quote comes back without two fee lines, the figure is the hook call the
@@ -299,7 +276,7 @@ def quotes(settings: Settings) -> list[Figure]:
             # As Payments.quote builds it: the items are validated already.
             context = construct(
                 PricingContext,
-                items=tuple(items),
+                items=items,
                 cycle="annual",
                 customer=customer,
                 currency="USD",

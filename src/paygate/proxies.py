@@ -14,9 +14,14 @@ plugins that call this do.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 S = TypeVar("S")
+
+#: The environment variables ``requests`` takes proxy settings from (in
+#: either case).
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 
 def environment_proxies(url: str) -> dict[str, str]:
@@ -29,13 +34,18 @@ def environment_proxies(url: str) -> dict[str, str]:
     return {scheme: proxy for scheme, proxy in proxies.items() if scheme != "no"}
 
 
-def read_environment_once(session: S, url: str) -> S:
-    """Give ``session`` (a ``requests.Session``) the environment's proxies for
-    ``url`` now, and stop it reading the environment on each request."""
+def with_proxies(session: S, proxies: Mapping[str, str]) -> S:
+    """Give ``session`` (a ``requests.Session``) these proxies and stop it
+    reading the environment on each request."""
     target: Any = session
     target.trust_env = False
-    target.proxies.update(environment_proxies(url))
+    target.proxies.update(proxies)
     return session
 
 
-__all__ = ["environment_proxies", "read_environment_once"]
+def read_environment_once(session: S, url: str) -> S:
+    """:func:`with_proxies` with the environment's proxies for ``url``, read now."""
+    return with_proxies(session, environment_proxies(url))
+
+
+__all__ = ["PROXY_VARIABLES", "environment_proxies", "read_environment_once", "with_proxies"]

@@ -3,7 +3,6 @@ settings once, when it is made, and never reads the environment again."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
@@ -17,11 +16,8 @@ API = "https://api.example.test"
 PROXY = "http://proxy.test:3128"
 
 
-@pytest.fixture(autouse=True)
-def no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-            monkeypatch.delenv(name)
+# paygate's pytest plugin: no proxy variable unless a test sets one.
+pytestmark = pytest.mark.usefixtures("no_proxy_environment")
 
 
 def test_environment_proxies_follow_requests_rules(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,14 +6,16 @@
 step, ``Money.minor_units`` for every amount read, Money built the way
 ``Money.from_minor`` builds it, validated models for every line. The engine
 must give the same quote for any cart, field for field, down to each amount's
-Decimal exponent, or raise the same error.
+Decimal exponent, or raise the same error. It splits amounts with the engine's
+own general loop, ``_allocate_general`` (unchanged from then); the fast
+``_allocate`` is held to that loop by ``test_allocate_is_the_general_loop``.
 """
 
 from __future__ import annotations
 
 import decimal
 import pickle
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any
@@ -23,6 +25,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
+from bench.quote_cart import quote_cart
 from paygate.errors import ErrorCode, InvalidRequest
 from paygate.models import construct
 from paygate.money import Money, _minor_factor, _trusted_minor, currency_exponent
@@ -51,41 +54,6 @@ RECURRING = frozenset({"plan", "addon", "toll_free_number"})
 
 _WIDE = decimal.Context(prec=200)
 _CONTEXTS = {mode: decimal.Context(prec=80, rounding=mode) for mode in ROUNDING_MODES}
-
-
-def _reference_allocate(
-    total: int, weights: Sequence[int], caps: Sequence[int] | None = None
-) -> list[int]:
-    n = len(weights)
-    parts = [0] * n
-    limit = list(caps) if caps is not None else None
-    open_ = [i for i in range(n) if limit is None or limit[i] > 0]
-    left = total
-    while left > 0:
-        if not open_:
-            raise AssertionError("allocation exceeds its caps")
-        w = {i: weights[i] for i in open_}
-        if sum(w.values()) <= 0:
-            w = dict.fromkeys(open_, 1)
-        weight_sum = sum(w.values())
-        floors = {i: left * w[i] // weight_sum for i in open_}
-        remainders = {i: left * w[i] % weight_sum for i in open_}
-        rest = left - sum(floors.values())
-        for i in sorted(open_, key=lambda i: (-remainders[i], i))[:rest]:
-            floors[i] += 1
-        spill = 0
-        for i in open_:
-            give = floors[i]
-            if limit is not None:
-                room = limit[i] - parts[i]
-                if give > room:
-                    spill += give - room
-                    give = room
-            parts[i] += give
-        left = spill
-        if limit is not None:
-            open_ = [i for i in open_ if parts[i] < limit[i]]
-    return parts
 
 
 def _reference_fee_minor(fee: FeeLine, basis: int, currency: str, rounder: Any) -> int:
@@ -225,13 +193,13 @@ def reference_quote(
             weights = worth
         clamped = False
         if adj.surcharge:
-            parts = _reference_allocate(magnitude, weights)
+            parts = _allocate_general(magnitude, weights, None)
             surcharges += magnitude
             signed = parts
         else:
             if magnitude > room:
                 magnitude, clamped = room, True
-            parts = _reference_allocate(magnitude, weights, caps=worth)
+            parts = _allocate_general(magnitude, weights, worth)
             discounts += magnitude
             signed = [-p for p in parts]
         merged: dict[str, int] = {}
@@ -461,13 +429,8 @@ def carts(draw: st.DrawFn) -> tuple[PricingContext, list[Adjustment], list[FeeLi
 
 
 def _bench_cart() -> tuple[PricingContext, list[Adjustment], list[FeeLine], str]:
-    items = (
-        LineItem(sku="plan-pro", unit_price=Money("49.00", "USD"), kind="plan"),
-        LineItem(sku="addon-rec", unit_price=Money("12.50", "USD"), kind="addon"),
-        LineItem(sku="addon-seats", unit_price=Money("4.99", "USD"), quantity=3, kind="addon"),
-        LineItem(sku="tollfree-us", unit_price=Money("9.00", "USD"), kind="toll_free_number"),
-        LineItem(sku="ticket-conf", unit_price=Money("30.00", "USD"), quantity=2, kind="ticket"),
-    )
+    """The quotes figure's cart, with the adjustments its pricing hooks add."""
+    items, fees = quote_cart()
     recurring = ("plan", "addon", "toll_free_number")
     adjustments = [
         Adjustment(
@@ -485,27 +448,10 @@ def _bench_cart() -> tuple[PricingContext, list[Adjustment], list[FeeLine], str]
             priority=10,
         ),
     ]
-    fees = [
-        FeeLine(
-            code="platform_service_fee",
-            label="Service fee (5 %)",
-            rate=Decimal("0.05"),
-            payer="buyer",
-            source="bench",
-        ),
-        FeeLine(
-            code="gateway_fee",
-            label="Card processing (2.9 % + 0.30)",
-            rate=Decimal("0.029"),
-            fixed=Money("0.30", "USD"),
-            payer="buyer",
-            source="bench",
-        ),
-    ]
     return (
         PricingContext(items=items, cycle="annual", currency="USD"),
         adjustments,
-        fees,
+        list(fees),
         "ROUND_HALF_UP",
     )
 

@@ -3,7 +3,6 @@ when the SDK client is built, not on every request."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
@@ -17,11 +16,8 @@ from paygate.operations import Operation, PaymentRequest
 PROXY = "http://proxy.test:3128"
 
 
-@pytest.fixture(autouse=True)
-def no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-            monkeypatch.delenv(name)
+# paygate's pytest plugin: no proxy variable unless a test sets one.
+pytestmark = pytest.mark.usefixtures("no_proxy_environment")
 
 
 def _authorize(provider: PayPalProvider, key: str) -> None:

@@ -3,7 +3,6 @@ once, when the client is built, not on every request."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
@@ -18,11 +17,8 @@ from paygate.models import StoredPaymentMethod
 PROXY = "http://proxy.test:3128"
 
 
-@pytest.fixture(autouse=True)
-def no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-            monkeypatch.delenv(name)
+# paygate's pytest plugin: no proxy variable unless a test sets one.
+pytestmark = pytest.mark.usefixtures("no_proxy_environment")
 
 
 @pytest.fixture
@@ -108,12 +104,14 @@ def test_the_sdk_default_client_reads_the_environment_on_every_request(
 
 
 def test_stripe_client_sessions_are_per_thread_and_reuse_connections(
-    mocked: responses.RequestsMock, reqs: Requests
+    monkeypatch: pytest.MonkeyPatch, mocked: responses.RequestsMock, reqs: Requests
 ) -> None:
     import threading
 
+    monkeypatch.setenv("HTTPS_PROXY", PROXY)
     provider = make_provider({"api_key": fake_key()})
     _authorize(provider, mocked, reqs)
+    monkeypatch.delenv("HTTPS_PROXY")  # a later thread's session keeps the build-time proxy
     http_client: Any = provider.client()._requestor._client
     first = http_client._thread_local.session
     _authorize(provider, mocked, reqs)
@@ -129,3 +127,4 @@ def test_stripe_client_sessions_are_per_thread_and_reuse_connections(
     thread.start()
     thread.join(10)
     assert other and other[0] is not first and other[0].trust_env is False
+    assert other[0].proxies.get("https") == PROXY

@@ -253,7 +253,6 @@ class WriteConnections:
     def close(self) -> None:
         """Close the idle connections (those in use are closed when given back)."""
         self._closed = True
-        self._keep = 0
         while self._idle:
             self.discard(self._idle.pop()[0])
 

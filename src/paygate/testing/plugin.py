@@ -24,6 +24,10 @@ Installed with paygate, active in every pytest run (no ``conftest.py`` needed):
     ``.make_webhook()``, ``.calls``).
 ``assert_no_secrets``
     the function :func:`paygate.testing.assert_no_secrets`.
+``no_proxy_environment``
+    clears the proxy variables (``HTTPS_PROXY``, ``NO_PROXY``... in either
+    case, :data:`paygate.proxies.PROXY_VARIABLES`) for one test, so a test of
+    proxy handling sets exactly what it means to.
 
 After a run where conformance tests failed because a hook raised
 ``NotImplementedError`` (the stubs ``paygate new-plugin`` writes), the
@@ -32,12 +36,14 @@ terminal summary lists the hooks left to implement.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from paygate.proxies import PROXY_VARIABLES
 from paygate.testing.recorder import HookRecorder
 from paygate.testing.secrets import assert_no_secrets as _assert_no_secrets
 
@@ -118,6 +124,14 @@ def hook_recorder(paygate_manager: PaygatePluginManager) -> Iterator[HookRecorde
 def sandbox(payments: Payments) -> Any:
     """The built-in sandbox provider of ``payments``."""
     return payments.plugin("sandbox")
+
+
+@pytest.fixture
+def no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No proxy variable in the environment for this test."""
+    for name in list(os.environ):
+        if name.lower() in PROXY_VARIABLES:
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from paygate.errors import ConfigurationError
-from paygate.proxies import read_environment_once
+from paygate.proxies import environment_proxies, with_proxies
 
 if TYPE_CHECKING:
     from stripe import StripeClient
@@ -163,19 +163,20 @@ DEFAULT_API_BASE = "https://api.stripe.com"
 
 class _SessionsReadingEnvironmentOnce:
     """The ``requests`` module as stripe's ``RequestsClient`` uses it, except
-    that the per-thread sessions it makes read the environment's proxy
-    settings once, here, instead of on every request
-    (:mod:`paygate.proxies`: a tenth of a Stripe call's client CPU)."""
+    that the per-thread sessions it makes take the proxies read from the
+    environment once, when this is made, instead of reading the environment
+    on every request (:mod:`paygate.proxies`: a tenth of a Stripe call's
+    client CPU)."""
 
     def __init__(self, requests_module: Any, api_base: str) -> None:
         self._requests = requests_module
-        self._api_base = api_base
+        self._proxies = environment_proxies(api_base)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._requests, name)
 
     def Session(self) -> Any:  # requests' own name, which RequestsClient calls
-        return read_environment_once(self._requests.Session(), self._api_base)
+        return with_proxies(self._requests.Session(), self._proxies)
 
 
 def build_client(settings: StripeSettings) -> StripeClient:
