@@ -15,6 +15,13 @@ Core keys:
     connections a PostgreSQL ledger keeps open (default 32): at least the
     number of threads that share one ``Payments``, or connections are opened
     and closed under load.
+``durability``
+    ``"durable"`` (default): every ledger commit reaches the disk before the
+    call goes on (SQLite ``synchronous=FULL``; PostgreSQL
+    ``synchronous_commit`` at least ``on`` in the ledger's sessions), so the
+    write-ahead record survives a power loss. ``"relaxed"`` accepts the risk
+    of losing the latest ledger writes to a power loss or an OS crash for a
+    cheaper commit (see ``docs/reliability.md``).
 ``rounding``
     the rounding mode of produced amounts (default ``ROUND_HALF_UP``).
 
@@ -39,6 +46,9 @@ _ROUNDING_MODES = {
 
 DEFAULT_DATABASE_FILE = "paygate.sqlite3"
 DEFAULT_POOL_SIZE = 32
+#: The ledger's durability levels (``durability``): the first is the default.
+DURABILITY_LEVELS = ("durable", "relaxed")
+DEFAULT_DURABILITY = DURABILITY_LEVELS[0]
 
 
 class Config(Mapping[str, Any]):
@@ -59,6 +69,14 @@ class Config(Mapping[str, Any]):
         if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
             raise ConfigurationError(
                 f"database_pool_size must be a whole number >= 1, not {pool!r}"
+            )
+        durability = self._data.get("durability", DEFAULT_DURABILITY)
+        if not isinstance(durability, str) or durability not in DURABILITY_LEVELS:
+            # The value itself is not echoed: a misplaced secret must not
+            # reach a log through an error message.
+            raise ConfigurationError(
+                f"durability must be one of {', '.join(map(repr, DURABILITY_LEVELS))}",
+                param="durability",
             )
 
     @classmethod
@@ -124,6 +142,11 @@ class Config(Mapping[str, Any]):
     @property
     def database_pool_size(self) -> int:
         return int(self._data.get("database_pool_size", DEFAULT_POOL_SIZE))
+
+    @property
+    def durability(self) -> str:
+        """``"durable"`` or ``"relaxed"``: how the ledger commits (see the module doc)."""
+        return str(self._data.get("durability", DEFAULT_DURABILITY))
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self._data)

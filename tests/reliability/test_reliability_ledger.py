@@ -211,8 +211,8 @@ def test_postgres_pool_size_follows_the_config(pg_schema_url: str) -> None:
 
 
 def test_sqlite_ledger_connections_use_wal_and_a_larger_checkpoint(tmp_path: Path) -> None:
-    """WAL with synchronous=NORMAL (a commit is durable against a crash of the
-    process without an fsync per commit) and a checkpoint every 4,000 pages."""
+    """WAL with synchronous=FULL (a commit is fsynced before it returns: the
+    durable default) and a checkpoint every 4,000 pages."""
     from paygate.ledger.sql import WAL_AUTOCHECKPOINT_PAGES
 
     engine = make_engine(f"sqlite:///{tmp_path / 'pragmas.sqlite3'}")
@@ -220,7 +220,7 @@ def test_sqlite_ledger_connections_use_wal_and_a_larger_checkpoint(tmp_path: Pat
         with engine.connect() as conn:
             raw: Any = conn.connection.driver_connection
             assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-            assert raw.execute("PRAGMA synchronous").fetchone() == (1,)
+            assert raw.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
             assert raw.execute("PRAGMA wal_autocheckpoint").fetchone() == (
                 WAL_AUTOCHECKPOINT_PAGES,
             )

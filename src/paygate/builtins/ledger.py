@@ -185,7 +185,9 @@ class LedgerPlugin:
             install_record_factory()
         if self.store is None:
             url = config.database_url
-            self.store = open_ledger(url, pool_size=config.database_pool_size)
+            self.store = open_ledger(
+                url, pool_size=config.database_pool_size, durability=config.durability
+            )
             self._url = url
 
     def use_store(self, store: LedgerStore) -> None:

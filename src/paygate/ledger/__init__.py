@@ -8,10 +8,12 @@ from paygate.ledger.memory import MemoryLedger
 from paygate.ledger.records import OperationRecord, OperationState, Reservation
 
 
-def open_ledger(url: str, *, pool_size: int = 32) -> LedgerStore:
+def open_ledger(url: str, *, pool_size: int = 32, durability: str = "durable") -> LedgerStore:
     """A store for ``url``: ``"memory"``, or any SQLAlchemy URL.
 
-    ``pool_size`` is how many connections a server database keeps open.
+    ``pool_size`` is how many connections a server database keeps open;
+    ``durability`` is ``"durable"`` or ``"relaxed"`` (see
+    :mod:`paygate.ledger.sql`; the memory ledger keeps nothing either way).
     """
     if url == "memory":
         return MemoryLedger()
@@ -21,7 +23,7 @@ def open_ledger(url: str, *, pool_size: int = 32) -> LedgerStore:
         )
     from paygate.ledger.sql import SQLLedger
 
-    return SQLLedger(url, pool_size=pool_size)
+    return SQLLedger(url, pool_size=pool_size, durability=durability)
 
 
 __all__ = [

@@ -42,9 +42,14 @@ from psycopg.pq import DiagnosticField, ExecStatus, TransactionStatus
 from sqlalchemy import BigInteger, DateTime, Engine, event
 from sqlalchemy.exc import DisconnectionError
 
+from paygate.config import DEFAULT_DURABILITY
+from paygate.errors import ConfigurationError
 from paygate.ledger.rows import PENDING_COLUMNS, TX_COLUMNS, TX_UPDATED_COLUMNS, tx_row
 from paygate.ledger.schema import operations, transactions
 from paygate.models import Transaction
+from paygate.redaction import get_logger
+
+log = get_logger("paygate.ledger")
 
 #: A pooled connection idle for longer than this is pinged before use. The
 #: ping costs three round trips, so it is not paid per checkout (SQLAlchemy's
@@ -53,6 +58,81 @@ from paygate.models import Transaction
 #: treats that like any write that did not happen (before the request: nothing
 #: is sent; after: the operation stays pending for ``reconcile``).
 PING_AFTER_IDLE_SECONDS = 10.0
+
+
+#: ``synchronous_commit`` values under which a commit returns only once its
+#: WAL is flushed to the server's own disk: it survives a power loss of the
+#: server. (``remote_write`` and ``remote_apply`` also wait for synchronous
+#: standbys, as ``on`` does, more or less far.) ``local`` flushes locally but
+#: does not wait for a synchronous standby, so a failover may lose the
+#: commit; ``off`` returns before the flush (up to three times
+#: ``wal_writer_delay`` of commits lost to a crash).
+DURABLE_COMMIT = frozenset({"on", "remote_write", "remote_apply"})
+
+#: The server values already reported (once per process each).
+_REPORTED: set[str] = set()
+
+
+class CommitDurability:
+    """The ledger's check of ``synchronous_commit``, on every session it opens.
+
+    ``"durable"``: a session whose value is ``off`` or ``local`` (the
+    server's, the database's or the role's default, or the URL's
+    ``options``) gets ``SET synchronous_commit = on``, in that session only:
+    a host that made commits asynchronous for its own tables keeps that
+    there, and the ledger's write-ahead record still reaches the disk before
+    a request leaves. The value is then read back; a session that does not
+    keep it (a proxy that drops ``SET``) is refused with
+    :class:`~paygate.errors.ConfigurationError`. ``"relaxed"``: the session's
+    value is left as it is.
+    """
+
+    def __init__(self, durability: str = DEFAULT_DURABILITY) -> None:
+        self.durability = durability
+
+    def apply(self, conn: Any) -> str:
+        """Check (and raise) the setting of psycopg connection ``conn``; the
+        value in effect after. A transaction this opens is committed (a
+        ``SET`` rolled back with its transaction would be undone)."""
+        try:
+            found = _show_synchronous_commit(conn)
+            if self.durability != "durable" or found in DURABLE_COMMIT:
+                return found
+            conn.execute("SET synchronous_commit = on")
+            now = _show_synchronous_commit(conn)
+        finally:
+            if not conn.autocommit:
+                conn.commit()
+        if now not in DURABLE_COMMIT:
+            raise ConfigurationError(
+                f"the PostgreSQL ledger's session keeps synchronous_commit = {now!r} "
+                "after SET synchronous_commit = on: its commits may be lost to a crash. "
+                "Set synchronous_commit = on for the ledger's role "
+                "(ALTER ROLE ... SET synchronous_commit = on), or accept the risk "
+                'with durability = "relaxed"',
+                param="durability",
+            )
+        if found not in _REPORTED:
+            _REPORTED.add(found)
+            log.info(
+                "PostgreSQL's synchronous_commit is %r for the ledger's sessions: the ledger "
+                "sets it to 'on' in its own sessions (durability = \"durable\"); other "
+                "sessions keep theirs",
+                found,
+            )
+        return now
+
+    def listen(self, engine: Engine) -> None:
+        """Apply to every connection ``engine``'s pool opens."""
+
+        @event.listens_for(engine, "connect")
+        def _connected(dbapi_conn: Any, _record: Any) -> None:
+            self.apply(dbapi_conn)
+
+
+def _show_synchronous_commit(conn: Any) -> str:
+    row = conn.execute("SHOW synchronous_commit").fetchone()
+    return str(row[0]) if row else ""
 
 
 def numbered(sql: str) -> str:
@@ -150,8 +230,18 @@ class WriteConnections:
     #: How long a connection beyond ``keep`` may sit idle before it is closed.
     SURPLUS_IDLE_SECONDS = 10.0
 
-    def __init__(self, engine: Engine, *, keep: int, limit: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        keep: int,
+        limit: int,
+        on_connect: Callable[[Any], object] | None = None,
+    ) -> None:
         cargs, cparams = engine.dialect.create_connect_args(engine.url)
+        #: Run on every new connection before its first use (the ledger's
+        #: :class:`CommitDurability`); what it raises refuses the connection.
+        self._on_connect = on_connect
         self._cargs: list[Any] = list(cargs)
         self._cparams: dict[str, Any] = dict(cparams)
         self._keep = keep
@@ -279,9 +369,18 @@ class WriteConnections:
             self._open += 1
         try:
             conn = psycopg.connect(*self._cargs, **self._cparams, autocommit=True)
-            return psycopg.RawCursor(conn)
         except BaseException:
             self._free_place()
+            raise
+        try:
+            if self._on_connect is not None:
+                self._on_connect(conn)
+            return psycopg.RawCursor(conn)
+        except BaseException:
+            try:
+                conn.close()
+            finally:
+                self._free_place()
             raise
 
     def _after_fork(self) -> None:
@@ -476,7 +575,9 @@ def ping_idle_connections(engine: Engine) -> None:
 
 
 __all__ = [
+    "DURABLE_COMMIT",
     "INSERT_OPERATION",
+    "CommitDurability",
     "PING_AFTER_IDLE_SECONDS",
     "TRANSACTION_FOR_UPDATE",
     "WriteConnections",

@@ -7,6 +7,15 @@ Concurrency:
 * SQLite: every write transaction starts with ``BEGIN IMMEDIATE``, which takes
   the database's write lock at once, so check-then-insert is serialized
   across threads *and* processes; WAL keeps readers unblocked.
+
+Durability (config ``durability``, default ``"durable"``): on SQLite every
+connection the engine opens gets :func:`sqlite_pragmas` (WAL,
+``synchronous=FULL``: each commit is fsynced before it returns, so the
+``pending`` record written before a request leaves survives a power loss),
+read back and checked; on PostgreSQL each session's ``synchronous_commit`` is
+checked and raised to ``on`` where it is ``off`` or ``local``
+(:class:`paygate.ledger.postgres.CommitDurability`). ``"relaxed"`` gives
+SQLite ``synchronous=NORMAL`` and leaves PostgreSQL's setting as it is.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
+from paygate.config import DEFAULT_DURABILITY, DURABILITY_LEVELS
 from paygate.errors import ConfigurationError
 from paygate.ledger import sqlite
 from paygate.ledger.base import (
@@ -59,6 +69,7 @@ from paygate.ledger.write_lock import WriteLock
 from paygate.models import Transaction
 from paygate.money import Money
 from paygate.operations import CREATING_OPERATIONS
+from paygate.redaction import get_logger
 
 if TYPE_CHECKING:
     from paygate.ledger.postgres import WriteConnections
@@ -78,6 +89,18 @@ _UPDATE_TX = update(transactions).where(transactions.c.id == bindparam("p_id"))
 WAL_AUTOCHECKPOINT_PAGES = 4000
 #: How long an SQLite connection waits for another one's lock.
 SQLITE_BUSY_SECONDS = 30.0
+
+#: ``PRAGMA synchronous`` of the ledger's SQLite connections, per durability.
+#: In WAL mode FULL fsyncs the WAL at every commit: a commit that returned
+#: survives a power loss or an OS crash. NORMAL fsyncs only at checkpoints: a
+#: commit survives a killed process but may roll back after a power loss.
+#: (EXTRA differs from FULL only in rollback-journal mode, which the ledger
+#: refuses for a file: in WAL it issues the same syncs as FULL, measured.)
+SQLITE_SYNCHRONOUS = {"durable": "FULL", "relaxed": "NORMAL"}
+#: What ``PRAGMA synchronous`` reads back for each level.
+_SYNCHRONOUS_READ = {"OFF": 0, "NORMAL": 1, "FULL": 2, "EXTRA": 3}
+
+log = get_logger("paygate.ledger")
 
 #: The datetime parameters of the hot-path statements (rows.py's keys).
 _DATETIME_PARAMS = ("created_at", "updated_at", "p_updated_at")
@@ -111,14 +134,82 @@ def use_wal(dbapi_conn: sqlite3.Connection, *, wait: float = SQLITE_BUSY_SECONDS
         pause = min(pause * 2, 0.05)
 
 
+def _checked_durability(durability: str) -> str:
+    if durability not in DURABILITY_LEVELS:
+        raise ConfigurationError(
+            f"durability must be one of {', '.join(map(repr, DURABILITY_LEVELS))}",
+            param="durability",
+        )
+    return durability
+
+
+def sqlite_pragmas(
+    durability: str = DEFAULT_DURABILITY, *, memory: bool = False
+) -> dict[str, str | int]:
+    """The PRAGMAs the ledger sets on every SQLite connection, in the order it
+    sets them: the one place that says what they are (the bench's SQLite
+    figures use exactly these). ``memory``: an in-memory database, which has
+    no WAL.
+
+    The busy timeout is not a PRAGMA here: it is the driver's ``timeout``
+    (:data:`SQLITE_BUSY_SECONDS`).
+    """
+    pragmas: dict[str, str | int] = {}
+    if not memory:
+        pragmas["journal_mode"] = "wal"
+        # A checkpoint copies the WAL's pages into the database and syncs
+        # it, inside the commit that crosses the limit: every 1,000 pages
+        # (SQLite's default) is every ~60 payments. At 4,000 pages (a WAL of
+        # ~16 MB) a page written by several payments is copied once, not
+        # four times: ~7 % of the CPU of a payment, measured.
+        pragmas["wal_autocheckpoint"] = WAL_AUTOCHECKPOINT_PAGES
+    pragmas["synchronous"] = SQLITE_SYNCHRONOUS[_checked_durability(durability)]
+    return pragmas
+
+
+def apply_sqlite_pragmas(
+    dbapi_conn: sqlite3.Connection, durability: str = DEFAULT_DURABILITY, *, memory: bool = False
+) -> None:
+    """Set :func:`sqlite_pragmas` on ``dbapi_conn`` and read each one back.
+
+    SQLite ignores what it cannot do without a word: ``journal_mode=WAL``
+    answers the mode it stayed in (a file system without shared memory),
+    and an unknown ``synchronous`` value is taken as NORMAL. So every value
+    is read back.
+
+    :raises ConfigurationError: a PRAGMA did not take.
+    """
+    pragmas = sqlite_pragmas(durability, memory=memory)
+    for name, value in pragmas.items():
+        if name == "journal_mode":
+            use_wal(dbapi_conn)
+        else:
+            dbapi_conn.execute(f"PRAGMA {name}={value}")
+    for name, value in pragmas.items():
+        row = dbapi_conn.execute(f"PRAGMA {name}").fetchone()
+        got = row[0] if row else None
+        want = _SYNCHRONOUS_READ[str(value)] if name == "synchronous" else value
+        if got != want:
+            raise ConfigurationError(
+                f"the SQLite ledger's connection did not keep PRAGMA {name}={value} "
+                f"(it reads back {got!r}); the ledger needs it for durability = "
+                f"{durability!r} (see docs/reliability.md)",
+                param="durability",
+            )
+
+
 def _utc(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
 
 
-def make_engine(url: str, *, pool_size: int = 32) -> Engine:
-    """An engine tuned for the ledger: WAL + immediate transactions on SQLite."""
+def make_engine(
+    url: str, *, pool_size: int = 32, durability: str = DEFAULT_DURABILITY
+) -> Engine:
+    """An engine tuned for the ledger: WAL + immediate transactions on SQLite,
+    and ``durability`` (see the module doc) on every connection it opens."""
+    _checked_durability(durability)
     try:
         if url.startswith("sqlite"):
             memory = url in ("sqlite://", "sqlite:///:memory:")
@@ -132,18 +223,9 @@ def make_engine(url: str, *, pool_size: int = 32) -> Engine:
             def _on_connect(dbapi_conn: Any, _record: Any) -> None:
                 # Let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE itself.
                 dbapi_conn.isolation_level = None
-                cur = dbapi_conn.cursor()
-                if not memory:
-                    use_wal(dbapi_conn)
-                    # A checkpoint copies the WAL's pages into the database
-                    # and syncs it, inside the commit that crosses the limit:
-                    # every 1,000 pages (SQLite's default) is every ~60
-                    # payments. At 4,000 pages (a WAL of ~16 MB) a page
-                    # written by several payments is copied once, not four
-                    # times: ~7 % of the CPU of a payment, measured.
-                    cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
-                cur.execute("PRAGMA synchronous=NORMAL")  # busy timeout: connect_args
-                cur.close()
+                # Every connection, whoever opens it (the kept writer of the
+                # hot path, pooled readers, migrations), from any thread.
+                apply_sqlite_pragmas(dbapi_conn, durability, memory=memory)
                 sqlite.prepare(dbapi_conn)
 
             @event.listens_for(engine, "begin")
@@ -163,9 +245,10 @@ def make_engine(url: str, *, pool_size: int = 32) -> Engine:
         # that write at once.
         engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
         if engine.dialect.name == "postgresql":
-            from paygate.ledger.postgres import ping_idle_connections
+            from paygate.ledger.postgres import CommitDurability, ping_idle_connections
 
             ping_idle_connections(engine)
+            CommitDurability(durability).listen(engine)
         return engine
     except Exception as exc:  # bad URL, missing driver
         raise ConfigurationError(f"cannot open the ledger database: {exc}") from None
@@ -174,9 +257,17 @@ def make_engine(url: str, *, pool_size: int = 32) -> Engine:
 class SQLLedger(LedgerStore):
     """Ledger in a SQL database reached through SQLAlchemy."""
 
-    def __init__(self, url: str, *, create: bool = True, pool_size: int = 32) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        create: bool = True,
+        pool_size: int = 32,
+        durability: str = DEFAULT_DURABILITY,
+    ) -> None:
         self.url = url
-        self.engine = make_engine(url, pool_size=pool_size)
+        self.durability = _checked_durability(durability)
+        self.engine = make_engine(url, pool_size=pool_size, durability=durability)
         self._is_sqlite = self.engine.dialect.name == "sqlite"
         self._is_postgres = self.engine.dialect.name == "postgresql"
         # Transactions begun here whose row cannot exist yet: their finish
@@ -189,9 +280,20 @@ class SQLLedger(LedgerStore):
         # PostgreSQL: the two per-payment writes have connections of their own.
         self._hot: WriteConnections | None = None
         if self._is_postgres:
-            from paygate.ledger.postgres import WriteConnections
+            from paygate.ledger.postgres import CommitDurability, WriteConnections
 
-            self._hot = WriteConnections(self.engine, keep=pool_size, limit=2 * pool_size)
+            self._hot = WriteConnections(
+                self.engine,
+                keep=pool_size,
+                limit=2 * pool_size,
+                on_connect=CommitDurability(durability).apply,
+            )
+        if durability == "relaxed":
+            log.warning(
+                'ledger durability is "relaxed" (configuration key durability): a power '
+                "loss or an operating-system crash may lose the latest ledger writes, "
+                "including the record of a payment already sent to the provider"
+            )
         if create:
             from paygate.ledger.migrations import upgrade
 
@@ -548,4 +650,11 @@ class SQLLedger(LedgerStore):
         self.engine.dispose()
 
 
-__all__ = ["SQLLedger", "make_engine", "metadata"]
+__all__ = [
+    "SQLITE_SYNCHRONOUS",
+    "SQLLedger",
+    "apply_sqlite_pragmas",
+    "make_engine",
+    "metadata",
+    "sqlite_pragmas",
+]
