@@ -135,9 +135,9 @@ def measure(
 ) -> dict[str, list[float]]:
     """Run the rounds; each setting's figure per round (µs per payment with
     one thread, else wall seconds), printed as they come."""
-    from paygate import Card, Payments
-
     import logging
+
+    from paygate import Card, Payments
 
     logging.getLogger("paygate.ledger").setLevel(logging.ERROR)  # relaxed's startup warning
     results: dict[str, list[float]] = {"durable": [], "relaxed": []}

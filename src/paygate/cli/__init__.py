@@ -56,11 +56,20 @@ def main(ctx: click.Context, config_path: str | None) -> None:
 @click.pass_context
 def plugins_command(ctx: click.Context, as_json: bool) -> None:
     """List installed plugins, the hooks they implement and provider capabilities."""
+    from paygate.ledger.durability import describe
+
     payments = _payments(ctx, database_url="memory")
     rows = payments.plugin_manager.plugin_rows()
     skipped = payments.plugin_manager.load_errors
+    # The configured level (this command opens no database of its own).
+    durability = payments.config.durability
     if as_json:
-        click.echo(json.dumps({"plugins": rows, "skipped": [m for _, m in skipped]}, indent=2))
+        out = {
+            "plugins": rows,
+            "skipped": [m for _, m in skipped],
+            "ledger": {"durability": durability, "detail": describe(durability)},
+        }
+        click.echo(json.dumps(out, indent=2))
         return
     table = Table(title=f"paygate {__version__}: plugins", show_lines=True)
     for column in ("plugin", "distribution", "hooks", "provider capabilities"):
@@ -81,6 +90,8 @@ def plugins_command(ctx: click.Context, as_json: bool) -> None:
         )
     console = Console()
     console.print(table)
+    colour = "green" if durability == "durable" else "yellow"
+    console.print(f"ledger durability: [{colour}]{describe(durability)}[/{colour}]")
     for _, message in skipped:
         console.print(f"[yellow]skipped[/yellow] {message}")
 

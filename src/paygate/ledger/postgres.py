@@ -42,8 +42,8 @@ from psycopg.pq import DiagnosticField, ExecStatus, TransactionStatus
 from sqlalchemy import BigInteger, DateTime, Engine, event
 from sqlalchemy.exc import DisconnectionError
 
-from paygate.config import DEFAULT_DURABILITY
 from paygate.errors import ConfigurationError
+from paygate.ledger.durability import DEFAULT_DURABILITY, DURABLE_COMMIT, checked
 from paygate.ledger.rows import PENDING_COLUMNS, TX_COLUMNS, TX_UPDATED_COLUMNS, tx_row
 from paygate.ledger.schema import operations, transactions
 from paygate.models import Transaction
@@ -59,15 +59,6 @@ log = get_logger("paygate.ledger")
 #: is sent; after: the operation stays pending for ``reconcile``).
 PING_AFTER_IDLE_SECONDS = 10.0
 
-
-#: ``synchronous_commit`` values under which a commit returns only once its
-#: WAL is flushed to the server's own disk: it survives a power loss of the
-#: server. (``remote_write`` and ``remote_apply`` also wait for synchronous
-#: standbys, as ``on`` does, more or less far.) ``local`` flushes locally but
-#: does not wait for a synchronous standby, so a failover may lose the
-#: commit; ``off`` returns before the flush (up to three times
-#: ``wal_writer_delay`` of commits lost to a crash).
-DURABLE_COMMIT = frozenset({"on", "remote_write", "remote_apply"})
 
 #: The server values already reported (once per process each).
 _REPORTED: set[str] = set()
@@ -88,7 +79,7 @@ class CommitDurability:
     """
 
     def __init__(self, durability: str = DEFAULT_DURABILITY) -> None:
-        self.durability = durability
+        self.durability = checked(durability)
 
     def apply(self, conn: Any) -> str:
         """Check (and raise) the setting of psycopg connection ``conn``; the
@@ -577,9 +568,9 @@ def ping_idle_connections(engine: Engine) -> None:
 __all__ = [
     "DURABLE_COMMIT",
     "INSERT_OPERATION",
-    "CommitDurability",
     "PING_AFTER_IDLE_SECONDS",
     "TRANSACTION_FOR_UPDATE",
+    "CommitDurability",
     "WriteConnections",
     "as_text",
     "finish",

@@ -44,7 +44,6 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
-from paygate.config import DEFAULT_DURABILITY, DURABILITY_LEVELS
 from paygate.errors import ConfigurationError
 from paygate.ledger import sqlite
 from paygate.ledger.base import (
@@ -57,6 +56,8 @@ from paygate.ledger.base import (
     conflict_for,
     takeover,
 )
+from paygate.ledger.durability import DEFAULT_DURABILITY, SQLITE_SYNCHRONOUS
+from paygate.ledger.durability import checked as _checked_durability
 from paygate.ledger.records import (
     GENERATED_KEY_DIGEST,
     OperationRecord,
@@ -90,13 +91,6 @@ WAL_AUTOCHECKPOINT_PAGES = 4000
 #: How long an SQLite connection waits for another one's lock.
 SQLITE_BUSY_SECONDS = 30.0
 
-#: ``PRAGMA synchronous`` of the ledger's SQLite connections, per durability.
-#: In WAL mode FULL fsyncs the WAL at every commit: a commit that returned
-#: survives a power loss or an OS crash. NORMAL fsyncs only at checkpoints: a
-#: commit survives a killed process but may roll back after a power loss.
-#: (EXTRA differs from FULL only in rollback-journal mode, which the ledger
-#: refuses for a file: in WAL it issues the same syncs as FULL, measured.)
-SQLITE_SYNCHRONOUS = {"durable": "FULL", "relaxed": "NORMAL"}
 #: What ``PRAGMA synchronous`` reads back for each level.
 _SYNCHRONOUS_READ = {"OFF": 0, "NORMAL": 1, "FULL": 2, "EXTRA": 3}
 
@@ -132,15 +126,6 @@ def use_wal(dbapi_conn: sqlite3.Connection, *, wait: float = SQLITE_BUSY_SECONDS
                 raise
         time.sleep(pause)
         pause = min(pause * 2, 0.05)
-
-
-def _checked_durability(durability: str) -> str:
-    if durability not in DURABILITY_LEVELS:
-        raise ConfigurationError(
-            f"durability must be one of {', '.join(map(repr, DURABILITY_LEVELS))}",
-            param="durability",
-        )
-    return durability
 
 
 def sqlite_pragmas(
@@ -204,9 +189,7 @@ def _utc(value: datetime | None) -> datetime | None:
     return value
 
 
-def make_engine(
-    url: str, *, pool_size: int = 32, durability: str = DEFAULT_DURABILITY
-) -> Engine:
+def make_engine(url: str, *, pool_size: int = 32, durability: str = DEFAULT_DURABILITY) -> Engine:
     """An engine tuned for the ledger: WAL + immediate transactions on SQLite,
     and ``durability`` (see the module doc) on every connection it opens."""
     _checked_durability(durability)
