@@ -199,6 +199,53 @@ def test_apply_sqlite_pragmas_reads_every_value_back() -> None:
         conn.close()
 
 
+def test_a_full_disk_loses_no_record(tmp_path: Path) -> None:
+    """The "disk full" line of docs/reliability.md: a ledger write that does
+    not fit fails the call (a typed error); a ``pending`` write that failed
+    sent nothing, an outcome write that failed left the operation pending
+    for ``reconcile``. Afterwards the provider's charges and the ledger's
+    successes are the same set. (SQLite's ``max_page_count`` on the writer
+    gives the same ``SQLITE_FULL`` as a full disk.)"""
+    from paygate.errors import PaygateError
+    from paygate.ledger import OperationState
+
+    payments = _payments(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    try:
+        sandbox: Any = payments.plugin("sandbox")
+        payments.purchase(Money("1.00", "USD"), card(), idempotency_key="order-first")
+        raw = payments.ledger._writer.connection.driver_connection  # type: ignore[attr-defined]
+        pages = raw.execute("PRAGMA page_count").fetchone()[0]
+        raw.execute(f"PRAGMA max_page_count={pages}")
+        failed: list[str] = []
+        for i in range(400):
+            key = f"order-{i}"
+            try:
+                payments.purchase(Money("1.00", "USD"), card(), idempotency_key=key)
+            except PaygateError as exc:
+                assert "full" in exc.message
+                failed.append(key)
+                if len(failed) == 4:
+                    break
+        assert len(failed) == 4
+        sent = {key for hook, key, _ in sandbox.calls if hook == "authorize"}
+        # Once full, a pending write fails: those calls never reached the
+        # provider (here the first failure was an outcome write: sent).
+        assert set(failed) - sent
+        raw.execute("PRAGMA max_page_count=1073741823")
+        payments.reconcile(pending_older_than=0)
+        for key in failed:  # the host retries its failed calls with their keys
+            payments.purchase(Money("1.00", "USD"), card(), idempotency_key=key)
+        charged = {key for hook, key, _ in sandbox.calls if hook == "authorize"}
+        ledger = payments.ledger
+        succeeded = {r.idempotency_key for r in ledger.operations(state=OperationState.SUCCEEDED)}
+        assert charged == succeeded
+        assert set(failed) <= succeeded
+        assert not ledger.operations(state=OperationState.PENDING)
+        assert not ledger.operations(state=OperationState.UNKNOWN)
+    finally:
+        payments.close()
+
+
 # The child: payments on an SQLite file ledger; a wrapper inside the ledger's
 # marks the moment the provider is about to be called with a syscall nothing
 # else makes (rmdir of a path that does not exist).
