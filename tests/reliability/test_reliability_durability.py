@@ -217,16 +217,18 @@ def test_a_full_disk_loses_no_record(tmp_path: Path) -> None:
         pages = raw.execute("PRAGMA page_count").fetchone()[0]
         raw.execute(f"PRAGMA max_page_count={pages}")
         failed: list[str] = []
+        messages: list[str] = []
         for i in range(400):
             key = f"order-{i}"
             try:
                 payments.purchase(Money("1.00", "USD"), card(), idempotency_key=key)
             except PaygateError as exc:
-                assert "full" in exc.message
+                messages.append(exc.message)
                 failed.append(key)
                 if len(failed) == 4:
                     break
         assert len(failed) == 4
+        assert all("full" in m for m in messages)
         sent = {key for hook, key, _ in sandbox.calls if hook == "authorize"}
         # Once full, a pending write fails: those calls never reached the
         # provider (here the first failure was an outcome write: sent).
