@@ -28,6 +28,7 @@ from paygate import hookspecs
 from paygate._markers import PROJECT
 from paygate.config import Config
 from paygate.errors import ConfigurationError, ErrorCode, InvalidRequest, PaygateError, PluginError
+from paygate.live import enforce_live_mode
 from paygate.models import ProviderInfo
 from paygate.redaction import get_logger, scrub_text
 
@@ -422,6 +423,7 @@ def make_plugin_manager(
                 raise
             pm.unregister(plugin)
             _skip(pm, name, exc, strict)
+    enforce_live_mode(pm, config)
     pm.providers()
     return pm
 

@@ -8,7 +8,6 @@ between threads.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,11 +25,12 @@ from paygate.errors import (
     InvalidState,
     NotFound,
     PaygateError,
-    PermissionDenied,
     PluginError,
     ProviderUnavailable,
     UnsupportedFeature,
 )
+from paygate.ids import derived_key
+from paygate.ids import new_id as _new_id
 from paygate.ledger import LedgerStore, OperationRecord, OperationState
 from paygate.ledger.base import StaleFinish, conflict_for, retryable
 from paygate.ledger.fingerprint import fingerprint
@@ -66,6 +66,17 @@ from paygate.operations import (
 )
 from paygate.redaction import get_logger
 from paygate.transitions import apply_outcome
+from paygate.validation import (
+    MAX_REASON,
+    MAX_URL,
+    check_method_texts,
+    check_transaction_id,
+)
+from paygate.validation import check_amount as _check_amount
+from paygate.validation import check_customer as _check_customer
+from paygate.validation import check_key as _check_key
+from paygate.validation import check_metadata as _check_metadata
+from paygate.validation import check_text as _check_text
 
 if TYPE_CHECKING:
     from paygate.builtins.ledger import LedgerPlugin
@@ -89,12 +100,6 @@ _HOOK_OF: dict[Operation, str] = {
     Operation.PARSE_WEBHOOK: "paygate_parse_webhook",
 }
 
-MAX_METADATA_KEYS = 50
-MAX_METADATA_KEY = 40
-MAX_METADATA_VALUE = 500
-MAX_DESCRIPTION = 1000
-MAX_KEY_LENGTH = 255
-
 
 @dataclass
 class ReconcileReport:
@@ -106,86 +111,6 @@ class ReconcileReport:
     failed: int = 0
     still_unknown: int = 0
     details: list[dict[str, str]] = field(default_factory=list)
-
-
-def _new_id(prefix: str) -> str:
-    # 96 random bits: unique, not secret. The random module is seeded from the
-    # OS and reseeded in forked children, and costs no system call per id.
-    return f"{prefix}_{random.getrandbits(96):024x}"
-
-
-def _check_key(key: object) -> str:
-    if key is None:
-        return _new_id("pgk")
-    if not isinstance(key, str):
-        raise InvalidRequest(
-            f"idempotency_key must be a string, not {type(key).__name__}", param="idempotency_key"
-        )
-    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
-        raise InvalidRequest(
-            f"idempotency_key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters",
-            param="idempotency_key",
-        )
-    return key
-
-
-def _check_amount(amount: object, *, param: str = "amount") -> Money:
-    if not isinstance(amount, Money):
-        raise InvalidRequest(
-            f"{param} must be paygate.Money (e.g. Money('10.00', 'USD')), not "
-            f"{type(amount).__name__}",
-            code=ErrorCode.INVALID_AMOUNT,
-            param=param,
-        )
-    if not amount.is_positive():
-        raise InvalidRequest(
-            f"{param} must be greater than zero, got {amount}",
-            code=ErrorCode.INVALID_AMOUNT,
-            param=param,
-        )
-    return amount
-
-
-def _check_metadata(metadata: object) -> dict[str, str]:
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, Mapping):
-        raise InvalidRequest("metadata must be a mapping of strings", param="metadata")
-    if len(metadata) > MAX_METADATA_KEYS:
-        raise InvalidRequest(f"metadata has more than {MAX_METADATA_KEYS} keys", param="metadata")
-    out: dict[str, str] = {}
-    for key, value in metadata.items():
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise InvalidRequest("metadata keys and values must be strings", param="metadata")
-        if not 1 <= len(key) <= MAX_METADATA_KEY or len(value) > MAX_METADATA_VALUE:
-            raise InvalidRequest(
-                f"metadata keys are 1 to {MAX_METADATA_KEY} characters and values at most "
-                f"{MAX_METADATA_VALUE}",
-                param="metadata",
-            )
-        out[key] = value
-    return out
-
-
-def _check_text(value: object, param: str, limit: int = MAX_DESCRIPTION) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > limit:
-        raise InvalidRequest(f"{param} must be a string of at most {limit} characters", param=param)
-    return value
-
-
-def _check_customer(customer: object) -> Customer | None:
-    if customer is None:
-        return None
-    if not isinstance(customer, Customer):
-        raise InvalidRequest("customer must be paygate.Customer", param="customer")
-    if customer.role != "owner":
-        raise PermissionDenied(
-            f"a {customer.role.replace('_', '-')} cannot pay or buy; only the account owner can",
-            param="customer",
-        )
-    return customer
 
 
 def _method_kind(method: PaymentMethodType) -> str:
@@ -276,6 +201,7 @@ class Payments:
                 f"paygate.StoredPaymentMethod, not {type(method).__name__}",
                 param="method",
             )
+        check_method_texts(method)
         if not self.plugin_manager.implemented("paygate_validate_payment_method"):
             # No validator installed: no context to build, no hook to call.
             return method
@@ -502,7 +428,18 @@ class Payments:
                 f"{hook_name}, expected ProviderResult",
                 plugin=request.provider,
             )
-        return result, ledger.take(request.transaction_id)
+        tx = ledger.take(request.transaction_id)
+        if result is not None and result.status is S.UNKNOWN:
+            # Recorded ``unknown`` by the ledger: nothing moved yet.
+            raise ProviderUnavailable(
+                f"provider {request.provider!r} has not settled this "
+                f"{request.operation.value} yet; its outcome is unknown until reconcile "
+                "(or a retry with the same idempotency key) learns it",
+                request_sent=True,
+                retry_safe=True,
+                transaction=tx,
+            )
+        return result, tx
 
     def _finish(
         self, request: OperationRequest, existing: OperationRecord | None, *, fresh_key: bool
@@ -526,15 +463,30 @@ class Payments:
         self,
         record: OperationRecord | None,
         tx: Transaction,
+        cls: type[OperationRequest],
         operation: Operation,
         amount: object = None,
+        **fields: Any,
     ) -> Transaction | None:
         """A retried follow-up call returns what the first one did, before the
-        state checks that the first call's own success would now fail."""
+        state checks that the first call's own success would now fail.
+
+        "The same call" is the whole request, as the ledger's digest has it
+        (amount, reason, ``final``, ``params``...), not only its operation and
+        amount: a refund with the key of an earlier one and another reason is
+        another request. ``amount=None`` ("all that is left") stands for the
+        amount the first call took.
+        """
         if record is None or retryable(record):
             return None
-        same_amount = amount is None or (isinstance(amount, Money) and amount == record.amount)
-        if record.transaction_id != tx.id or record.operation != operation.value or not same_amount:
+        same = record.transaction_id == tx.id and record.operation == operation.value
+        if same:
+            money = record.amount if amount is None else _check_amount(amount)
+            request = self._follow_up(
+                cls, operation, tx, record.idempotency_key, amount=money, **fields
+            )
+            same = fingerprint(request) == record.request_digest
+        if not same:
             raise IdempotencyConflict(
                 f"idempotency key already used for a different {record.operation} request; "
                 "use a new key for a new request"
@@ -564,7 +516,7 @@ class Payments:
         cust = _check_customer(customer)
         meta = _check_metadata(metadata)
         desc = _check_text(description, "description")
-        ret = _check_text(return_url, "return_url", 2048)
+        ret = _check_text(return_url, "return_url", MAX_URL)
         key = _check_key(idempotency_key)
         checked = self._validate_method(
             method, operation, money, cust, provider if isinstance(provider, str) else None
@@ -572,6 +524,8 @@ class Payments:
         info = self._choose_provider(provider, operation, money, checked, cust)
         if require is not None:
             self._require(info, *require)
+        if operation is Operation.VERIFY:
+            money = self._verify_amount(info, money.currency)
         existing = self._earlier(key, idempotency_key is None)
         request = construct(
             PaymentRequest,
@@ -593,6 +547,17 @@ class Payments:
             return_url=ret,
         )
         return self._finish(request, existing, fresh_key=idempotency_key is None)
+
+    @staticmethod
+    def _verify_amount(info: ProviderInfo, currency: str) -> Money:
+        """What ``verify`` holds at this provider (its ``verify_amounts``)."""
+        try:
+            return _check_amount(info.verify_amount(currency))
+        except PaygateError:
+            raise PluginError(
+                f"provider {info.name!r} declares no valid verify amount for {currency}",
+                plugin=info.name,
+            ) from None
 
     def authorize(
         self,
@@ -692,7 +657,10 @@ class Payments:
         provider: str | None = None,
         idempotency_key: str | None = None,
     ) -> Transaction:
-        """The card check: authorize 1.00 in ``currency`` and void it at once.
+        """The card check: authorize a small amount in ``currency`` and void it at once.
+
+        The amount is the provider's ``ProviderInfo.verify_amounts[currency]``,
+        else 1 unit of the currency (1.00 USD).
 
         :returns: the voided transaction (or ``requires_action`` when the
             issuer wants 3-D Secure first: confirm, then void it).
@@ -710,13 +678,13 @@ class Payments:
             require=("verify", "card verification"),
         )
         if tx.status is S.AUTHORIZED:
-            tx = self.void(tx.id, idempotency_key=f"{key[:250]}:void")
+            tx = self.void(tx.id, idempotency_key=derived_key(key, "void"))
         return tx
 
     # -- follow-up operations ----------------------------------------------------
     def _load(self, transaction_id: object) -> Transaction:
-        if not isinstance(transaction_id, str) or not 1 <= len(transaction_id) <= 64:
-            raise InvalidRequest("transaction_id must be a transaction id string", param="id")
+        check_transaction_id(transaction_id)
+        assert isinstance(transaction_id, str)
         tx = self.ledger.get_transaction(transaction_id)
         if tx is None:
             raise NotFound(f"no transaction {transaction_id!r}")
@@ -741,8 +709,12 @@ class Payments:
         """
         tx = self._load(transaction_id)
         key = _check_key(idempotency_key)
+        if not isinstance(final, bool):
+            raise InvalidRequest("final must be True or False", param="final")
         existing = self._earlier(key, idempotency_key is None)
-        if done := self._early_replay(existing, tx, Operation.CAPTURE, amount):
+        if done := self._early_replay(
+            existing, tx, CaptureRequest, Operation.CAPTURE, amount, final=final
+        ):
             return done
         info = self.plugin_manager.provider_info(tx.provider)
         self._require(info, "capture", "captures")
@@ -768,8 +740,6 @@ class Payments:
             self._require(info, "partial_capture", "partial capture")
         if tx.captured or not final:
             self._require(info, "multiple_captures", "several captures")
-        if not isinstance(final, bool):
-            raise InvalidRequest("final must be True or False", param="final")
         request = self._follow_up(
             CaptureRequest,
             Operation.CAPTURE,
@@ -809,7 +779,7 @@ class Payments:
         tx = self._load(transaction_id)
         key = _check_key(idempotency_key)
         existing = self._earlier(key, idempotency_key is None)
-        if done := self._early_replay(existing, tx, Operation.VOID):
+        if done := self._early_replay(existing, tx, VoidRequest, Operation.VOID, tx.amount):
             return done
         self._require(self.plugin_manager.provider_info(tx.provider), "void", "voids")
         if tx.status not in (S.AUTHORIZED, S.REQUIRES_ACTION, S.PARTIALLY_CAPTURED) or (
@@ -840,9 +810,11 @@ class Payments:
         """
         tx = self._load(transaction_id)
         key = _check_key(idempotency_key)
-        why = _check_text(reason, "reason", 500)
+        why = _check_text(reason, "reason", MAX_REASON)
         existing = self._earlier(key, idempotency_key is None)
-        if done := self._early_replay(existing, tx, Operation.REFUND, amount):
+        if done := self._early_replay(
+            existing, tx, RefundRequest, Operation.REFUND, amount, reason=why
+        ):
             return done
         info = self.plugin_manager.provider_info(tx.provider)
         left = tx.captured - tx.refunded
@@ -895,14 +867,21 @@ class Payments:
         (3-D Secure done, PayPal order approved)."""
         tx = self._load(transaction_id)
         key = _check_key(idempotency_key)
-        extra = _check_metadata(params)
+        extra = _check_metadata(params, "params")
         existing = self._earlier(key, idempotency_key is None)
-        if done := self._early_replay(existing, tx, Operation.CONFIRM):
+        capture = self._creating_operation(tx) == Operation.PURCHASE.value
+        if done := self._early_replay(
+            existing,
+            tx,
+            ConfirmRequest,
+            Operation.CONFIRM,
+            tx.amount,
+            capture=capture,
+            params=extra,
+        ):
             return done
         if tx.status is not S.REQUIRES_ACTION:
             raise InvalidState(f"cannot confirm a {tx.status.value} transaction")
-        first = self.ledger.operations(transaction_id=tx.id)
-        capture = bool(first) and first[0].operation == Operation.PURCHASE.value
         request = self._follow_up(
             ConfirmRequest,
             Operation.CONFIRM,
@@ -913,6 +892,11 @@ class Payments:
             params=extra,
         )
         return self._finish(request, existing, fresh_key=idempotency_key is None)
+
+    def _creating_operation(self, tx: Transaction) -> str | None:
+        """The operation that made ``tx`` (``purchase`` captures on confirm)."""
+        first = self.ledger.operations(transaction_id=tx.id)
+        return first[0].operation if first else None
 
     def store_payment_method(
         self,
@@ -1006,7 +990,7 @@ class Payments:
         if pending.status != "requires_action" or not pending.setup_id:
             raise InvalidState("this payment method is already saved; nothing to confirm")
         key = _check_key(idempotency_key)
-        extra = _check_metadata(params)
+        extra = _check_metadata(params, "params")
         info = self.plugin_manager.provider_info(pending.provider)
         self._require(info, "store_payment_method", "stored payment methods")
         request = construct(
@@ -1204,6 +1188,9 @@ class Payments:
                 expected=(record.state,),
             )
             return "failed"
+        if result.status is S.UNKNOWN:
+            # Still not settled at the provider: ask again next time.
+            return "unknown"
         state = OperationState.FAILED if result.status is S.FAILED else OperationState.SUCCEEDED
         self.ledger.finish(
             record.idempotency_key,
