@@ -989,6 +989,7 @@ class Payments:
             raise InvalidRequest("pending must be a paygate.StoredPaymentMethod", param="method")
         if pending.status != "requires_action" or not pending.setup_id:
             raise InvalidState("this payment method is already saved; nothing to confirm")
+        check_method_texts(pending)
         key = _check_key(idempotency_key)
         extra = _check_metadata(params, "params")
         info = self.plugin_manager.provider_info(pending.provider)
