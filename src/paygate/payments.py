@@ -42,6 +42,7 @@ from paygate.models import (
     WebhookEvent,
 )
 from paygate.money import Money
+from paygate.operations import Operation
 
 if TYPE_CHECKING:
     from paygate.builtins.ledger import LedgerPlugin
@@ -141,7 +142,8 @@ class Payments:
         :returns: the transaction, ``authorized`` or ``requires_action``.
         :raises CardDeclined: the issuer refused (``.code``, ``.transaction``).
         """
-        return self._paying.authorize(
+        return self._paying.pay(
+            Operation.AUTHORIZE,
             amount,
             method,
             customer=customer,
@@ -168,7 +170,8 @@ class Payments:
 
         :returns: the transaction, ``captured`` or ``requires_action``.
         """
-        return self._paying.purchase(
+        return self._paying.pay(
+            Operation.PURCHASE,
             amount,
             method,
             customer=customer,
@@ -190,7 +193,8 @@ class Payments:
         idempotency_key: str | None = None,
     ) -> Transaction:
         """Charge a stored method without the payer present (renewals)."""
-        return self._paying.charge_recurring(
+        return self._paying.pay(
+            Operation.CHARGE_RECURRING,
             amount,
             stored_method,
             customer=customer,

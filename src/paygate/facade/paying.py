@@ -8,7 +8,7 @@ retry of an unknown outcome, the first call's).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from paygate.errors import InvalidRequest, PaygateError, PluginError
@@ -39,6 +39,32 @@ if TYPE_CHECKING:
 S = TransactionStatus
 
 
+@dataclass(frozen=True)
+class PaymentKind:
+    """What one creating operation asks of the provider."""
+
+    #: capture at once (purchase) or hold (authorize, verify)
+    capture: bool
+    #: the payer is absent: a stored method only (recurring charges)
+    off_session: bool = False
+    #: the capability the provider must claim, and how a refusal names it
+    require: tuple[str, str] | None = None
+
+
+#: The operations that create a transaction: one body (:meth:`PaymentOperations.pay`),
+#: these differences.
+KINDS: dict[Operation, PaymentKind] = {
+    Operation.AUTHORIZE: PaymentKind(
+        capture=False, require=("authorize", "separate authorization")
+    ),
+    Operation.PURCHASE: PaymentKind(capture=True),
+    Operation.CHARGE_RECURRING: PaymentKind(
+        capture=True, off_session=True, require=("recurring", "recurring charges")
+    ),
+    Operation.VERIFY: PaymentKind(capture=False, require=("verify", "card verification")),
+}
+
+
 class PaymentOperations:
     """The operations that create a transaction."""
 
@@ -58,10 +84,16 @@ class PaymentOperations:
         metadata: object = None,
         idempotency_key: object = None,
         return_url: object = None,
-        capture: bool,
-        off_session: bool = False,
-        require: tuple[str, str] | None = None,
     ) -> Transaction:
+        """Run ``operation`` (one of :data:`KINDS`): the body of ``authorize``,
+        ``purchase``, ``charge_recurring`` and ``verify``."""
+        kind = KINDS[operation]
+        if kind.off_session and not isinstance(method, StoredPaymentMethod):
+            raise InvalidRequest(
+                f"{operation.value} needs a paygate.StoredPaymentMethod (from "
+                "store_payment_method)",
+                param="method",
+            )
         money = _check_amount(amount)
         cust = _check_customer(customer)
         meta = _check_metadata(metadata)
@@ -77,8 +109,8 @@ class PaymentOperations:
             provider if isinstance(provider, str) else None,
         )
         info = choose_provider(self.engine, provider, operation, money, checked, cust)
-        if require is not None:
-            self.engine.require(info, *require)
+        if kind.require is not None:
+            self.engine.require(info, *kind.require)
         if operation is Operation.VERIFY:
             money = self._verify_amount(info, money.currency)
         existing = self.engine.earlier(key, idempotency_key is None)
@@ -96,8 +128,8 @@ class PaymentOperations:
             amount=money,
             method=checked,
             customer=cust,
-            capture=capture,
-            off_session=off_session,
+            capture=kind.capture,
+            off_session=kind.off_session,
             description=desc,
             return_url=ret,
         )
@@ -113,95 +145,6 @@ class PaymentOperations:
                 f"provider {info.name!r} declares no valid verify amount for {currency}",
                 plugin=info.name,
             ) from None
-
-    def authorize(
-        self,
-        amount: Money,
-        method: PaymentMethodType,
-        *,
-        customer: Customer | None = None,
-        provider: str | None = None,
-        description: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        return_url: str | None = None,
-    ) -> Transaction:
-        """Hold ``amount`` on the payment method; capture it later.
-
-        :returns: the transaction, ``authorized`` or ``requires_action``.
-        :raises CardDeclined: the issuer refused (``.code``, ``.transaction``).
-        """
-        return self.pay(
-            Operation.AUTHORIZE,
-            amount,
-            method,
-            customer=customer,
-            provider=provider,
-            description=description,
-            metadata=metadata,
-            idempotency_key=idempotency_key,
-            return_url=return_url,
-            capture=False,
-            require=("authorize", "separate authorization"),
-        )
-
-    def purchase(
-        self,
-        amount: Money,
-        method: PaymentMethodType,
-        *,
-        customer: Customer | None = None,
-        provider: str | None = None,
-        description: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        return_url: str | None = None,
-    ) -> Transaction:
-        """Authorize and capture at once.
-
-        :returns: the transaction, ``captured`` or ``requires_action``.
-        """
-        return self.pay(
-            Operation.PURCHASE,
-            amount,
-            method,
-            customer=customer,
-            provider=provider,
-            description=description,
-            metadata=metadata,
-            idempotency_key=idempotency_key,
-            return_url=return_url,
-            capture=True,
-        )
-
-    def charge_recurring(
-        self,
-        amount: Money,
-        stored_method: StoredPaymentMethod,
-        *,
-        customer: Customer | None = None,
-        description: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-    ) -> Transaction:
-        """Charge a stored method without the payer present (renewals)."""
-        if not isinstance(stored_method, StoredPaymentMethod):
-            raise InvalidRequest(
-                "charge_recurring needs a paygate.StoredPaymentMethod (from store_payment_method)",
-                param="method",
-            )
-        return self.pay(
-            Operation.CHARGE_RECURRING,
-            amount,
-            stored_method,
-            customer=customer,
-            description=description,
-            metadata=metadata,
-            idempotency_key=idempotency_key,
-            capture=True,
-            off_session=True,
-            require=("recurring", "recurring charges"),
-        )
 
     def verify(
         self,
@@ -223,14 +166,12 @@ class PaymentOperations:
         key = _check_key(idempotency_key)
         tx = self.pay(
             Operation.VERIFY,
-            Money(1, currency),
+            Money(1, currency),  # the provider's verify amount replaces it
             method,
             customer=customer,
             provider=provider,
             idempotency_key=key,
-            capture=False,
             metadata={"paygate_verify": "1"},
-            require=("verify", "card verification"),
         )
         if tx.status is S.AUTHORIZED:
             tx = self.follow_ups.void(tx.id, idempotency_key=derived_key(key, "void"))
