@@ -123,19 +123,9 @@ class FollowUps:
         ):
             raise InvalidState(f"cannot capture a {tx.status.value} transaction")
         left = tx.amount - tx.captured
-        money = left if amount is None else _check_amount(amount)
-        if money.currency != tx.currency:
-            raise InvalidRequest(
-                f"capture in {money.currency} of a {tx.currency} transaction",
-                code=ErrorCode.INVALID_CURRENCY,
-                param="amount",
-            )
-        if money > left:
-            raise InvalidRequest(
-                f"cannot capture {money}: only {left} is left of the {tx.amount} authorized",
-                code=ErrorCode.INVALID_AMOUNT,
-                param="amount",
-            )
+        money = self._within(
+            tx, amount, left, "capture", f"only {left} is left of the {tx.amount} authorized"
+        )
         if money < left:
             self.engine.require(info, "partial_capture", "partial capture")
         if tx.captured or not final:
@@ -151,6 +141,25 @@ class FollowUps:
             final=final,
         )
         return self.engine.finish(request, existing, fresh_key=idempotency_key is None)
+
+    @staticmethod
+    def _within(tx: Transaction, amount: object, left: Money, operation: str, why: str) -> Money:
+        """``amount``, or all that is ``left`` for None: in the transaction's
+        currency and not above ``left`` (``why`` says what is left)."""
+        money = left if amount is None else _check_amount(amount)
+        if money.currency != tx.currency:
+            raise InvalidRequest(
+                f"{operation} in {money.currency} of a {tx.currency} transaction",
+                code=ErrorCode.INVALID_CURRENCY,
+                param="amount",
+            )
+        if money > left:
+            raise InvalidRequest(
+                f"cannot {operation} {money}: {why}",
+                code=ErrorCode.INVALID_AMOUNT,
+                param="amount",
+            )
+        return money
 
     @staticmethod
     def _follow_up(
@@ -226,19 +235,9 @@ class FollowUps:
                 code=ErrorCode.INVALID_AMOUNT,
                 param="amount",
             )
-        money = left if amount is None else _check_amount(amount)
-        if money.currency != tx.currency:
-            raise InvalidRequest(
-                f"refund in {money.currency} of a {tx.currency} transaction",
-                code=ErrorCode.INVALID_CURRENCY,
-                param="amount",
-            )
-        if money > left:
-            raise InvalidRequest(
-                f"cannot refund {money}: only {left} of the {tx.captured} captured is left",
-                code=ErrorCode.INVALID_AMOUNT,
-                param="amount",
-            )
+        money = self._within(
+            tx, amount, left, "refund", f"only {left} of the {tx.captured} captured is left"
+        )
         self.engine.require(info, "refund", "refunds")
         if money < tx.captured:
             self.engine.require(info, "partial_refund", "partial refunds")
