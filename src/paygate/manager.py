@@ -28,6 +28,7 @@ from paygate import hookspecs
 from paygate._markers import PROJECT
 from paygate.config import Config
 from paygate.errors import ConfigurationError, ErrorCode, InvalidRequest, PaygateError, PluginError
+from paygate.live import enforce_live_mode, is_live
 from paygate.models import ProviderInfo
 from paygate.redaction import get_logger, scrub_text
 
@@ -380,6 +381,7 @@ def make_plugin_manager(
     :param load_entrypoints: load the ``paygate`` entry-point group.
     """
     config = config if config is not None else Config()
+    is_live(config)  # a test_mode that is not a boolean is refused before any plugin reads it
     pm = PaygatePluginManager()
     disabled = disabled_plugins()
     strict = _env_flag("PAYGATE_STRICT_PLUGINS")
@@ -422,6 +424,7 @@ def make_plugin_manager(
                 raise
             pm.unregister(plugin)
             _skip(pm, name, exc, strict)
+    enforce_live_mode(pm, config)
     pm.providers()
     return pm
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -297,9 +298,17 @@ class ProviderInfo(FrozenModel):
     card_brands: frozenset[str] | None = None
     capabilities: Capabilities = Capabilities()
     test_mode: bool = True
+    #: What ``Payments.verify`` authorizes (and voids) per currency, in major
+    #: units (``{"JPY": Decimal("100")}``); a currency not named here: 1 unit
+    #: (1.00 USD, 1 JPY), which is below some gateways' minimum charge.
+    verify_amounts: dict[str, Decimal] = Field(default_factory=dict)
 
     def supports_currency(self, currency: str) -> bool:
         return self.currencies is None or currency in self.currencies
+
+    def verify_amount(self, currency: str) -> Money:
+        """The amount ``verify`` holds in ``currency`` (see ``verify_amounts``)."""
+        return Money(self.verify_amounts.get(currency, Decimal(1)), currency)
 
 
 # -- results -----------------------------------------------------------------

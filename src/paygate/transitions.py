@@ -129,6 +129,21 @@ def new_transaction(
     )
 
 
+def _gone_further(current: Transaction, result: ProviderResult | None) -> bool:
+    """Has a payment a webhook moved meanwhile (status only, never money) gone
+    further than the provider's answer to the operation that created it?
+
+    Otherwise that answer is the truth: a late ``payment.authorized`` event
+    does not hide the capture the provider made.
+    """
+    return (
+        result is None
+        or result.status is S.FAILED
+        or bool(current.captured)
+        or status_rank(result.status) <= status_rank(current.status)
+    )
+
+
 def apply_outcome(
     current: Transaction | None,
     request: OperationRequest,
@@ -141,8 +156,17 @@ def apply_outcome(
     """The transaction after ``request`` ended with ``result`` (or ``error``).
 
     ``unknown`` means the request may have reached the provider and no answer
-    came back: nothing moves except the status of a brand-new payment.
+    came back: nothing moves except the status of a brand-new payment. A
+    provider answer whose status is ``unknown`` (not settled yet: Stripe's
+    ``processing``) is the same, except that its provider reference is kept
+    so that ``reconcile`` can ask about it.
     """
+    if result is not None and result.status is S.UNKNOWN:
+        tx = apply_outcome(current, request, None, error, unknown=True, now=now)
+        ref = result.provider_reference
+        if tx is not None and ref and not tx.provider_reference:
+            tx = tx.model_copy(update={"provider_reference": ref, "updated_at": now})
+        return tx
     op = request.operation
     if isinstance(request, PaymentRequest) and op in (
         Operation.AUTHORIZE,
@@ -152,11 +176,13 @@ def apply_outcome(
     ):
         if current is None:
             return new_transaction(request, result, error, unknown, now)
-        if current.status not in (S.UNKNOWN, S.FAILED) or unknown:
+        if unknown:
             return current
         # A payment whose answer was lost (or that failed before it was sent),
         # now settled by a retry with the same key or by reconcile. Replays of
         # settled outcomes never get here: the facade answers them from the ledger.
+        if current.status not in (S.UNKNOWN, S.FAILED) and _gone_further(current, result):
+            return current
         if result is None:
             err = error_info(error) if error else current.error
             return current.model_copy(update={"status": S.FAILED, "error": err, "updated_at": now})

@@ -1,4 +1,7 @@
-"""A plugin's bug reaches the host as ``PluginError`` naming it, never as a decline."""
+"""A plugin's bug reaches the host as ``PluginError`` naming it, never as a decline.
+
+A hook that raises ``NotImplementedError`` is no bug: it is ``UnsupportedFeature``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from paygate._markers import hookimpl
-from paygate.errors import PaygateError, PluginError
+from paygate.errors import PaygateError, PluginError, UnsupportedFeature
 
 if TYPE_CHECKING:
     from paygate.manager import PaygatePluginManager
@@ -40,6 +43,11 @@ class PluginGuard:
             return (yield)
         except PaygateError:
             raise
+        except NotImplementedError as exc:
+            # A stub the author left (the scaffold writes them): the provider
+            # cannot do this, and nothing was sent.
+            provider = getattr(request, "provider", None) or "this provider"
+            raise UnsupportedFeature(f"provider {provider!r} does not implement {hook}") from exc
         except Exception as exc:
             if self._pm is None:
                 raise PluginError(f"a plugin failed in {hook}", plugin="unknown") from exc

@@ -21,7 +21,7 @@ from typing import Any
 
 from paygate._markers import hookimpl
 from paygate.config import Config
-from paygate.errors import PaygateError, PluginError, ProviderUnavailable
+from paygate.errors import PaygateError, PluginError, ProviderUnavailable, UnsupportedFeature
 from paygate.ledger import LedgerStore, OperationRecord, OperationState, Reservation, open_ledger
 from paygate.ledger.base import StaleFinish
 from paygate.ledger.fingerprint import fingerprint
@@ -231,6 +231,11 @@ class LedgerPlugin:
         )
         try:
             result = yield
+        except UnsupportedFeature as exc:
+            # The provider cannot do this (a hook that raised
+            # NotImplementedError): nothing was sent, nothing to reconcile.
+            self._not_sent(request, was_unknown, str(exc.message))
+            raise
         except BaseException as exc:
             sent = not isinstance(exc, PaygateError) or isinstance(exc, PluginError)
             if isinstance(exc, ProviderUnavailable):
@@ -263,6 +268,9 @@ class LedgerPlugin:
             except StaleFinish:
                 self._settled_elsewhere(request)
                 tx = store.get_transaction(request.transaction_id)
+            except Exception as write_error:
+                tx = self._finish_unknown(request, None, write_error)
+                state = OperationState.UNKNOWN
             if state is OperationState.UNKNOWN:
                 log.warning(
                     "operation %s of %s has an unknown outcome (%s); run reconcile",
@@ -274,22 +282,16 @@ class LedgerPlugin:
             raise
         if result is None:
             # The provider does not implement this hook: nothing was sent.
-            with contextlib.suppress(StaleFinish):
-                store.finish(
-                    request.idempotency_key,
-                    OperationState.FAILED,
-                    apply=lambda cur: cur,
-                    transaction_id=request.transaction_id,
-                    error={"code": "unsupported_feature", "request_sent": False},
-                    now=utcnow(),
-                    expected=(OperationState.PENDING,),
-                )
+            self._not_sent(request, was_unknown, None)
             return None
-        state = (
-            OperationState.FAILED
-            if result.status is TransactionStatus.FAILED
-            else OperationState.SUCCEEDED
-        )
+        if result.status is TransactionStatus.FAILED:
+            state = OperationState.FAILED
+        elif result.status is TransactionStatus.UNKNOWN:
+            # The provider has not settled it yet (Stripe's ``processing``):
+            # nothing moves until reconcile asks again.
+            state = OperationState.UNKNOWN
+        else:
+            state = OperationState.SUCCEEDED
         ended = utcnow()
         try:
             tx = store.finish(
@@ -309,8 +311,102 @@ class LedgerPlugin:
         except StaleFinish:
             self._settled_elsewhere(request)
             tx = store.get_transaction(request.transaction_id)
+        except Exception as write_error:
+            # The provider answered, the outcome could not be written (a
+            # value no column takes, a database error): recorded ``unknown``
+            # with the provider's reference instead, so that reconcile can
+            # settle it and a retry with the key is not refused forever.
+            tx = self._finish_unknown(request, result, write_error)
+            self._keep(request.transaction_id, tx)
+            raise ProviderUnavailable(
+                f"the provider answered the {request.operation.value} of "
+                f"{request.transaction_id}, but the ledger could not record the answer "
+                f"({type(write_error).__name__}); it is recorded as unknown: run reconcile",
+                request_sent=True,
+                retry_safe=True,
+                transaction=tx,
+            ) from None
+        if state is OperationState.UNKNOWN:
+            log.warning(
+                "operation %s of %s is not settled at the provider yet; run reconcile",
+                request.operation.value,
+                request.transaction_id,
+            )
         self._keep(request.transaction_id, tx)
         return result
+
+    def _not_sent(self, request: OperationRequest, was_unknown: bool, message: str | None) -> None:
+        """Record an operation the provider could not even start: failed,
+        ``request_sent: false`` (retryable), nothing moved; still ``unknown``
+        when an earlier attempt with its key may have reached the provider."""
+        assert self.store is not None
+        error: dict[str, object] = {"code": "unsupported_feature", "request_sent": False}
+        if message:
+            error["message"] = message
+        with contextlib.suppress(StaleFinish):
+            self.store.finish(
+                request.idempotency_key,
+                OperationState.UNKNOWN if was_unknown else OperationState.FAILED,
+                apply=lambda cur: cur,
+                transaction_id=request.transaction_id,
+                error=error,
+                now=utcnow(),
+                expected=(OperationState.PENDING,),
+            )
+
+    def _finish_unknown(
+        self, request: OperationRequest, result: ProviderResult | None, write_error: Exception
+    ) -> Transaction | None:
+        """The smallest record that reconcile can settle, after a failed write.
+
+        No transaction update and no transcript (one of them is what failed):
+        the operation becomes ``unknown`` with the provider's reference when
+        that can be stored, else without it. Reconcile asks the provider by
+        reference, idempotency key or transaction id.
+        """
+        store = self.store
+        assert store is not None
+        log.error(
+            "operation %s of %s: the ledger could not record the provider's answer (%s); "
+            "recording it as unknown",
+            request.operation.value,
+            request.transaction_id,
+            type(write_error).__name__,
+        )
+        reference = result.provider_reference if result is not None else None
+        references = (reference, None) if reference else (None,)
+        error = {
+            "code": "processing_error",
+            "message": "the provider's answer could not be recorded; run reconcile",
+            "request_sent": True,
+        }
+        for ref in references:
+            try:
+                return store.finish(
+                    request.idempotency_key,
+                    OperationState.UNKNOWN,
+                    apply=lambda cur: cur,
+                    transaction_id=request.transaction_id,
+                    provider_reference=ref,
+                    error=error,
+                    now=utcnow(),
+                    expected=(OperationState.PENDING,),
+                )
+            except StaleFinish:
+                self._settled_elsewhere(request)
+                return store.get_transaction(request.transaction_id)
+            except Exception as again:  # try the smaller record
+                write_error = again
+        # Even the smallest record failed (the database is down): the
+        # operation stays pending, and reconcile takes it once it is older
+        # than pending_older_than.
+        log.error(
+            "operation %s of %s stays pending: %s",
+            request.operation.value,
+            request.transaction_id,
+            type(write_error).__name__,
+        )
+        return None
 
     @staticmethod
     def _settled_elsewhere(request: OperationRequest) -> None:

@@ -14,7 +14,9 @@ Configuration (``[sandbox]`` table)::
     max_kept = 10000          # payments and idempotency answers remembered; the
                               # oldest are forgotten beyond it (0: keep all), so a
                               # long-running process stays flat in memory
-    webhook_secret = "whsec_sandbox"
+    webhook_secret = "whsec_..."  # default: a random secret of this instance
+                              # (make_webhook and sign use it); there is no
+                              # public default that would let anyone sign events
     seed = 0                  # for random faults
     [sandbox.faults]          # probabilities per call, 0..1
     timeout = 0.0             # no answer; the charge may have been made
@@ -149,6 +151,12 @@ def _fees_table() -> dict[str, Any]:
     return data
 
 
+def _random_secret() -> str:
+    # Unguessable, per instance: a fixed default secret would be public,
+    # and anyone could sign events that move the ledger's transactions.
+    return "whsec_" + secrets.token_hex(16)
+
+
 class SandboxProvider:
     """``provider="sandbox"``: the default when nothing else is configured."""
 
@@ -160,7 +168,7 @@ class SandboxProvider:
         self._idem: dict[str, ProviderResult] = {}
         self._faults = _Faults()
         self.latency = 0.0
-        self.webhook_secrets: list[str] = ["whsec_sandbox"]
+        self.webhook_secrets: list[str] = [_random_secret()]
         self.fee_table: dict[str, Any] | None = None
         self.fee_overrides: dict[str, Any] = {}
         #: The last calls made to this provider: (hook, idempotency key, transaction id).
@@ -184,8 +192,9 @@ class SandboxProvider:
         state_file = section.get("state_file")
         self._state_path = Path(state_file) if state_file else None
         self.max_kept = int(section.get("max_kept", DEFAULT_MAX_KEPT))
-        secret = section.get("webhook_secret", "whsec_sandbox")
-        self.webhook_secrets = list(secret) if isinstance(secret, list) else [str(secret)]
+        secret = section.get("webhook_secret")
+        if secret is not None:
+            self.webhook_secrets = list(secret) if isinstance(secret, list) else [str(secret)]
         faults = section.get("faults", {})
         unknown = set(faults) - set(FAULTS)
         if unknown:

@@ -130,6 +130,11 @@ class MemoryLedger(LedgerStore):
             if apply is None:
                 return True
             tx = self._txs.get(transaction_id) if transaction_id else None
+            if tx is not None and (
+                tx.provider != provider or tx.provider_reference != provider_reference
+            ):
+                # Not this event's object: the provider's reference decides.
+                tx = None
             if tx is None and provider_reference:
                 tx = next(
                     (

@@ -592,6 +592,11 @@ class SQLLedger(LedgerStore):
                 if apply is None:
                     return True
                 tx = self._lock_tx(conn, transaction_id) if transaction_id else None
+                if tx is not None and (
+                    tx.provider != provider or tx.provider_reference != provider_reference
+                ):
+                    # Not this event's object: the provider's reference decides.
+                    tx = None
                 if tx is None and provider_reference:
                     stmt = select(transactions.c.id).where(
                         transactions.c.provider == provider,

@@ -4,6 +4,11 @@ Rules (docs/reliability.md, "Webhooks"):
 
 * an event is applied at most once: the ledger records its id in the same
   database transaction that applies it;
+* an event applies only to a transaction of its own provider whose provider
+  reference is the event's object: the transaction id an event names comes
+  from metadata anyone with the provider's API can write (and a transaction
+  whose answer was lost has no reference yet), so it alone never decides;
+  such an event is ``unmatched`` and ``reconcile`` settles the transaction;
 * an event never moves a transaction backwards: its status must rank above
   the stored one (:func:`paygate.transitions.status_rank`), so a late
   ``payment.authorized`` after the capture is ``stale``;
@@ -42,6 +47,16 @@ STALE = "stale"
 REPORTED = "reported"
 DEFERRED = "deferred"
 UNKNOWN_TRANSACTION = "unknown_transaction"
+UNMATCHED = "unmatched"
+
+
+def event_matches(event: WebhookEvent, tx: Transaction) -> bool:
+    """Is ``tx`` the transaction ``event`` is about (same provider, same object)?"""
+    return (
+        tx.provider == event.provider
+        and event.provider_reference is not None
+        and event.provider_reference == tx.provider_reference
+    )
 
 
 def apply_event(
@@ -51,6 +66,8 @@ def apply_event(
     now: datetime,
 ) -> tuple[Transaction | None, str]:
     """``(new transaction or None, outcome)`` for ``event`` on stored ``tx``."""
+    if not event_matches(event, tx):
+        return None, UNMATCHED
     target = EVENT_STATUS.get(event.type)
     if target is None:
         return None, REPORTED
@@ -59,8 +76,6 @@ def apply_event(
     if any(op.reservation_kind is not None for op in holding):
         return None, DEFERRED
     updates: dict[str, Any] = {"status": target, "updated_at": now}
-    if event.provider_reference and not tx.provider_reference:
-        updates["provider_reference"] = event.provider_reference
     if target in (S.AUTHORIZED, S.REQUIRES_ACTION):
         if target is S.AUTHORIZED:
             updates["next_action"] = None
@@ -88,4 +103,4 @@ def apply_event(
     return tx.model_copy(update=updates), APPLIED
 
 
-__all__ = ["EVENT_STATUS", "apply_event"]
+__all__ = ["EVENT_STATUS", "UNMATCHED", "apply_event", "event_matches"]

@@ -108,6 +108,23 @@ class PayPalAPIError(Exception):
         self.request_sent = request_sent
         super().__init__(self.message)
 
+    def object_not_found(self) -> bool:
+        """PayPal itself said the object asked about does not exist.
+
+        Only then may "not found" settle anything: our request reached PayPal
+        (a failed token call never sent it) and the answer is PayPal's own
+        ``RESOURCE_NOT_FOUND``/``INVALID_RESOURCE_ID``, not any 404 on the way.
+        """
+        names = {str(self.body.get("name") or "")}
+        details = self.body.get("details")
+        if isinstance(details, list):
+            names.update(str(d.get("issue") or "") for d in details if isinstance(d, dict))
+        return (
+            self.status == 404
+            and self.request_sent
+            and bool(names & {"RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID"})
+        )
+
     def to_exception(self) -> PaygateError:
         return exception_for(
             self.code, self.message, status=self.status, request_sent=self.request_sent

@@ -584,8 +584,18 @@ class PayPalProvider:
         try:
             order = self.client.call(lambda sdk: sdk.orders.get_order({"id": order_id}))
         except PayPalAPIError as err:
-            if err.code is ErrorCode.NOT_FOUND:
+            if err.object_not_found():
                 return None
+            if err.code is ErrorCode.NOT_FOUND:
+                # A 404 that is not PayPal saying "no such order" (the token
+                # call failed, a misrouted api_base, a proxy's page): the
+                # order may exist, so the operation must stay unknown.
+                raise ProviderUnavailable(
+                    f"PayPal could not say whether order {order_id} exists ({err.message})",
+                    request_sent=err.request_sent,
+                    status_code=err.status,
+                    retry_safe=True,
+                ) from None
             raise err.to_exception() from None
         return self._order_result(
             order,

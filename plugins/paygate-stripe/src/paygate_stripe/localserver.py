@@ -30,7 +30,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 #: Any ``sk_`` key is accepted by localstripe.
 LOCALSTRIPE_KEY = "sk_test_localstripe"
@@ -165,6 +165,22 @@ def _serve(store: Path, max_seconds: float, parent: int) -> None:  # pragma: no 
     # localstripe hard-codes /tmp/localstripe.pickle; keep its state in our dir.
     resources.Store.dump_to_disk = dump_to_disk
     resources.Store.try_load_from_disk = try_load_from_disk
+
+    # Stripe names a missing object with code ``resource_missing``; localstripe
+    # sends only "Not Found". The plugin takes nothing else for "no such
+    # object" (any other 404 proves nothing), so the fake says it like Stripe.
+    from localstripe import errors
+
+    user_error_init = errors.UserError.__init__
+
+    def stripe_like_user_error(
+        self: Any, code: int, message: str | None = None, contents: Any = None
+    ) -> None:
+        user_error_init(self, code, message, contents)
+        if code == 404 and message == "Not Found":
+            self.body["error"].setdefault("code", "resource_missing")
+
+    errors.UserError.__init__ = stripe_like_user_error
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

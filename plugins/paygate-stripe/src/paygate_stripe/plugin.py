@@ -37,6 +37,7 @@ from paygate.errors import (
     InvalidRequest,
     InvalidState,
     NotFound,
+    ProviderUnavailable,
     UnsupportedFeature,
 )
 from paygate.models import (
@@ -765,12 +766,7 @@ class StripeProvider:
         self._settings.require_key()
         intent: dict[str, Any] | None
         if request.provider_reference and request.provider_reference.startswith("pi_"):
-            try:
-                intent = self._call(
-                    lambda c: c.v1.payment_intents.retrieve(str(request.provider_reference))
-                ).to_dict()
-            except NotFound:
-                intent = None
+            intent = self._retrieve_intent(request.provider_reference)
         else:
             intent = self.find_intent(request.transaction_id)
         if intent is None:
@@ -778,6 +774,35 @@ class StripeProvider:
         if request.of_operation is Operation.REFUND:
             return self._fetch_refund(intent, request)
         return self._from_intent(intent, expected=request.amount)
+
+    def _retrieve_intent(self, reference: str) -> dict[str, Any] | None:
+        """The PaymentIntent, or None only when Stripe itself says it does not exist.
+
+        A 404 without Stripe's ``resource_missing`` (a misrouted ``api_base``,
+        a proxy's error page) proves nothing about the PaymentIntent: taken
+        for "not found", reconcile would settle a possibly made charge as
+        failed. It is ``ProviderUnavailable``, and the operation stays unknown.
+        """
+        client = self.client()
+        try:
+            return client.v1.payment_intents.retrieve(reference).to_dict()
+        except Exception as exc:
+            import stripe
+
+            from paygate_stripe import errors
+
+            if isinstance(exc, stripe.StripeError):
+                if errors.error_code(exc) == "resource_missing":
+                    return None
+                if getattr(exc, "http_status", None) == 404:
+                    raise ProviderUnavailable(
+                        f"Stripe answered 404 without saying whether {reference} exists",
+                        request_sent=True,
+                        retry_safe=True,
+                        status_code=404,
+                    ) from None
+            self._raise_mapped(exc)
+            raise
 
     def _fetch_refund(self, intent: dict[str, Any], request: FetchRequest) -> ProviderResult | None:
         reference = str(intent["id"])
