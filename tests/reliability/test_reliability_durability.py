@@ -228,7 +228,10 @@ def test_a_full_disk_loses_no_record(tmp_path: Path) -> None:
                 if len(failed) == 4:
                     break
         assert len(failed) == 4
-        assert all("full" in m for m in messages)
+        # A failed pending write says the disk is full; a failed outcome write
+        # (the provider had answered) is recorded as unknown for reconcile.
+        assert all("full" in m or "recorded as unknown" in m for m in messages)
+        assert any("full" in m for m in messages)
         sent = {key for hook, key, _ in sandbox.calls if hook == "authorize"}
         # Once full, a pending write fails: those calls never reached the
         # provider (here the first failure was an outcome write: sent).
