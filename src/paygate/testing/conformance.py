@@ -1237,6 +1237,10 @@ class ProviderConformance:
             f"{tx.refunded} refunded: for of_operation=refund return that refund's outcome "
             "(status refunded/partially_refunded, operation_reference = the refund's id)"
         )
+        assert tx.refunds and tx.refunds[-1].provider_reference, (
+            "reconcile settled the lost refund without the refund's own id: for "
+            "of_operation=refund return operation_reference = the gateway's refund id"
+        )
 
     # -- the wire: faults between the plugin and the gateway -------------------------
     def _lose(
