@@ -74,6 +74,7 @@ WIRE_KEYS = (
     "test_rate_limit",
     "test_retry_after",
     "test_fetch_transaction",
+    "test_lost_refund",
     "test_amounts_in_every_currency",
     "test_invalid_amounts",
 )
@@ -179,6 +180,7 @@ VARIANTS: tuple[Variant, ...] = (
         "test_every_money_moving_operation",
         "test_idempotency_keys_reach_the_provider",
         "test_fetch_transaction_honours_of_operation",
+        "test_lost_refund_is_reconciled",
     ),
     _v(
         "authorize_key_per_attempt",
@@ -276,7 +278,7 @@ VARIANTS: tuple[Variant, ...] = (
         "fetch_refund_as_payment",
         "7 of_operation",
         [("if request.of_operation is Operation.REFUND:", "if False:")],
-        "test_fetch_transaction_honours_of_operation",
+        "test_lost_refund_is_reconciled",
     ),
     _v(
         "fetch_wrong_status",
