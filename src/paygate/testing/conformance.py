@@ -575,7 +575,7 @@ class ProviderConformance:
         caplog.set_level(logging.DEBUG)
         config: dict[str, Any] = {"database_url": "memory", "test_mode": True}
         config.update(provider_config)
-        # Started after provider_config: a responses mock it started stays
+        # Above the transport: a responses mock provider_config started stays
         # underneath the wire and keeps answering.
         wire = Wire(idempotency_header=self.idempotency_header)
         wire.start()

@@ -3,11 +3,11 @@
 A provider plugin talks to its gateway over HTTP. What the plugin *received*
 from the core (the hook's request) proves nothing about what it *sent*: the
 amount could be off by one, the idempotency key missing, the void never sent.
-:class:`Wire` sits at the transport of :mod:`requests` (it wraps
-``requests.adapters.HTTPAdapter.send``, the one place every request of every
-``requests.Session`` goes through, including the Stripe and PayPal SDKs' and
-a ``responses`` mock's), so it sees each request as it leaves, and can make
-the network misbehave there:
+:class:`Wire` sits in :mod:`requests` (it wraps ``requests.Session.send``,
+the one place every request of every session goes through, the Stripe and
+PayPal SDKs' included, just above the transport adapter where a
+``responses`` mock answers), so it sees each request as it leaves, and can
+make the network misbehave there:
 
 ========================  =====================================================
 fault                     what the plugin sees
@@ -247,31 +247,31 @@ class Wire:
         self.stop()
 
     def start(self) -> None:
-        """Wrap ``HTTPAdapter.send`` (whatever is there now: a ``responses``
-        mock started earlier stays underneath and keeps answering). Without
-        ``requests`` installed the wire sees nothing."""
+        """Wrap ``Session.send`` (a ``responses`` mock, which replaces the
+        adapter below it, keeps answering whenever it was started; wires
+        nest). Without ``requests`` installed the wire sees nothing."""
         try:
-            from requests.adapters import HTTPAdapter
+            from requests import Session
         except ImportError:  # pragma: no cover - requests comes with paygate[test]
             return
         if self._original is not None:
             return
-        self._original = HTTPAdapter.send
+        self._original = Session.send
         wire = self
 
-        def send(adapter: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-            return wire._send(adapter, request, args, kwargs)
+        def send(session: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+            return wire._send(session, request, args, kwargs)
 
-        HTTPAdapter.send = send  # type: ignore[method-assign]
+        Session.send = send  # type: ignore[method-assign]
 
     def stop(self) -> None:
         if self._original is not None:
-            from requests.adapters import HTTPAdapter
+            from requests import Session
 
-            HTTPAdapter.send = self._original  # type: ignore[method-assign]
+            Session.send = self._original  # type: ignore[method-assign]
             self._original = None
 
-    def _send(self, adapter: Any, request: Any, args: Any, kwargs: Any) -> Any:
+    def _send(self, session: Any, request: Any, args: Any, kwargs: Any) -> Any:
         import requests
         from urllib3.exceptions import ProtocolError
 
@@ -293,7 +293,7 @@ class Wire:
         if fault in ("rate_limited", "unauthorized"):
             sent.status = self.answers[fault][0]
             return _response(request, *self.answers[fault])
-        response = self._original(adapter, request, *args, **kwargs)
+        response = self._original(session, request, *args, **kwargs)
         sent.status = response.status_code
         if fault == "drop":
             sent.status = None
