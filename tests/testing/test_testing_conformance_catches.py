@@ -271,7 +271,13 @@ def test_missing_decline_cards_fail_without_a_waiver(outcomes: dict[str, str]) -
     declines = {n for n in failed(outcomes, "TestNoDeclineCards")}
     assert declines == {
         f"test_decline_uses_a_standard_error_code[{o}]"
-        for o in ("decline", "insufficient_funds", "expired_card", "incorrect_cvc", "processing_error")
+        for o in (
+            "decline",
+            "insufficient_funds",
+            "expired_card",
+            "incorrect_cvc",
+            "processing_error",
+        )
     }
 
 

@@ -90,8 +90,12 @@ VARIANTS: tuple[Variant, ...] = (
     _v(
         "server_error_not_sent",
         "1 lost answer",
-        [("request_sent=True,\n                status_code=answer.status_code,",
-          "request_sent=False,\n                status_code=answer.status_code,")],
+        [
+            (
+                "request_sent=True,\n                status_code=answer.status_code,",
+                "request_sent=False,\n                status_code=answer.status_code,",
+            )
+        ],
         *LOST,
     ),
     _v(
@@ -109,8 +113,12 @@ VARIANTS: tuple[Variant, ...] = (
     _v(
         "rate_limit_as_sent",
         "1 lost answer (429)",
-        [("code=ErrorCode.RATE_LIMITED,\n                request_sent=False,",
-          "code=ErrorCode.RATE_LIMITED,\n                request_sent=True,")],
+        [
+            (
+                "code=ErrorCode.RATE_LIMITED,\n                request_sent=False,",
+                "code=ErrorCode.RATE_LIMITED,\n                request_sent=True,",
+            )
+        ],
         "test_rate_limit_is_reported_as_not_sent",
     ),
     _v(
@@ -130,8 +138,12 @@ VARIANTS: tuple[Variant, ...] = (
     _v(
         "amount_in_major_units",
         "2 amount on the wire",
-        [('"amount": self._minor(request.amount),',
-          '"amount": self._minor(request.amount) // 10**request.amount.exponent,')],
+        [
+            (
+                '"amount": self._minor(request.amount),',
+                '"amount": self._minor(request.amount) // 10**request.amount.exponent,',
+            )
+        ],
         "test_amounts_in_every_currency",
         "test_every_money_moving_operation",
         "test_purchase",
@@ -175,7 +187,10 @@ VARIANTS: tuple[Variant, ...] = (
         "3 void/capture/refund keys",
         [
             (REFUND_CALL, REFUND_CALL.replace("key=request.idempotency_key", "key=uuid4().hex")),
-            ("from urllib.parse import quote", "from urllib.parse import quote\nfrom uuid import uuid4"),
+            (
+                "from urllib.parse import quote",
+                "from urllib.parse import quote\nfrom uuid import uuid4",
+            ),
         ],
         "test_every_money_moving_operation",
         "test_idempotency_keys_reach_the_provider",
@@ -185,8 +200,15 @@ VARIANTS: tuple[Variant, ...] = (
     _v(
         "authorize_key_per_attempt",
         "10 keys on the wire",
-        [(AUTH_CALL, AUTH_CALL.replace("key=request.idempotency_key",
-                                       "key=f'{request.idempotency_key}-{time.time_ns()}'"))],
+        [
+            (
+                AUTH_CALL,
+                AUTH_CALL.replace(
+                    "key=request.idempotency_key",
+                    "key=f'{request.idempotency_key}-{time.time_ns()}'",
+                ),
+            )
+        ],
         *WIRE_KEYS,
     ),
     _v(
@@ -199,17 +221,25 @@ VARIANTS: tuple[Variant, ...] = (
     _v(
         "api_key_in_error",
         "4 bad credentials",
-        [('raise AuthenticationError("TinyGate refused the API key")',
-          'raise AuthenticationError(f"TinyGate refused the API key {self.api_key}")')],
+        [
+            (
+                'raise AuthenticationError("TinyGate refused the API key")',
+                'raise AuthenticationError(f"TinyGate refused the API key {self.api_key}")',
+            )
+        ],
         "test_bad_credentials",
     ),
     _v(
         "api_key_logged",
         "4 bad credentials",
-        [('raise AuthenticationError("TinyGate refused the API key")',
-          'logging.getLogger("tinygate").warning("refused key %s", self.api_key)\n'
-          '            raise AuthenticationError("TinyGate refused the API key")'),
-         ("import hashlib\n", "import hashlib\nimport logging\n")],
+        [
+            (
+                'raise AuthenticationError("TinyGate refused the API key")',
+                'logging.getLogger("tinygate").warning("refused key %s", self.api_key)\n'
+                '            raise AuthenticationError("TinyGate refused the API key")',
+            ),
+            ("import hashlib\n", "import hashlib\nimport logging\n"),
+        ],
         "test_bad_credentials",
     ),
     _v(
@@ -253,10 +283,14 @@ VARIANTS: tuple[Variant, ...] = (
     _v(
         "same_capture_reference",
         "6 operation references",
-        [('operation_reference=answer["capture_id"],\n            amount=request.amount,\n'
-          "            raw=answer,\n        )\n\n    @paygate.hookimpl\n    def paygate_void",
-          'operation_reference="cp_same",\n            amount=request.amount,\n'
-          "            raw=answer,\n        )\n\n    @paygate.hookimpl\n    def paygate_void")],
+        [
+            (
+                'operation_reference=answer["capture_id"],\n            amount=request.amount,\n'
+                "            raw=answer,\n        )\n\n    @paygate.hookimpl\n    def paygate_void",
+                'operation_reference="cp_same",\n            amount=request.amount,\n'
+                "            raw=answer,\n        )\n\n    @paygate.hookimpl\n    def paygate_void",
+            )
+        ],
         "test_each_capture_and_refund_has_its_own_operation_reference",
     ),
     _v(
@@ -270,8 +304,14 @@ VARIANTS: tuple[Variant, ...] = (
     _v(
         "fetch_ignores_of_operation",
         "7 of_operation",
-        [("        if request.of_operation not in (Operation.AUTHORIZE, Operation.PURCHASE):\n"
-          "            return None\n", "")],
+        [
+            (
+                "        if request.of_operation not in "
+                "(Operation.AUTHORIZE, Operation.PURCHASE):\n"
+                "            return None\n",
+                "",
+            )
+        ],
         "test_fetch_transaction_honours_of_operation",
     ),
     _v(
@@ -296,8 +336,12 @@ VARIANTS: tuple[Variant, ...] = (
     _v(
         "decline_raised_not_returned",
         "9 declines",
-        [('return self._failed(status, answer, "The card was declined.")\n        charge',
-          'raise InvalidRequest("declined")\n        charge')],
+        [
+            (
+                'return self._failed(status, answer, "The card was declined.")\n        charge',
+                'raise InvalidRequest("declined")\n        charge',
+            )
+        ],
         "test_decline_uses_a_standard_error_code",
         "test_no_secret_in_logs",
     ),
@@ -305,17 +349,25 @@ VARIANTS: tuple[Variant, ...] = (
     _v(
         "card_number_logged",
         "secrets",
-        [('log.info("tinygate declined %s", request.transaction_id)',
-          'logging.getLogger("tinygate").info("declined %s", method.digits)'),
-         ("import hashlib\n", "import hashlib\nimport logging\n")],
+        [
+            (
+                'log.info("tinygate declined %s", request.transaction_id)',
+                'logging.getLogger("tinygate").info("declined %s", method.digits)',
+            ),
+            ("import hashlib\n", "import hashlib\nimport logging\n"),
+        ],
         "test_no_secret_in_logs_results_or_ledger",
     ),
     _v(
         "card_number_in_raw",
         "secrets",
-        [("amount=request.amount if request.capture else None,\n            raw=answer,",
-          "amount=request.amount if request.capture else None,\n"
-          '            raw={**answer, "pan": method.digits},')],
+        [
+            (
+                "amount=request.amount if request.capture else None,\n            raw=answer,",
+                "amount=request.amount if request.capture else None,\n"
+                '            raw={**answer, "pan": method.digits},',
+            )
+        ],
         "test_no_secret_in_logs_results_or_ledger",
     ),
     _v(
@@ -346,8 +398,12 @@ VARIANTS: tuple[Variant, ...] = (
     _v(
         "no_provider_reference",
         "statuses",
-        [('provider_reference=charge["id"],\n            amount=request.amount if',
-          "provider_reference=None,\n            amount=request.amount if")],
+        [
+            (
+                'provider_reference=charge["id"],\n            amount=request.amount if',
+                "provider_reference=None,\n            amount=request.amount if",
+            )
+        ],
         "test_purchase",
         "test_amounts",
     ),
@@ -360,8 +416,13 @@ VARIANTS: tuple[Variant, ...] = (
     _v(
         "overclaims_multiple_captures",
         "capabilities",
-        [("partial_capture=True,\n                void=True,",
-          "partial_capture=True,\n                multiple_captures=True,\n                void=True,")],
+        [
+            (
+                "partial_capture=True,\n                void=True,",
+                "partial_capture=True,\n                multiple_captures=True,\n"
+                "                void=True,",
+            )
+        ],
         "test_multiple_captures",
     ),
     _v(

@@ -62,7 +62,9 @@ def complete(scaffold: str, shown: list[str]) -> str:
     """The scaffold's plugin.py with the guide's blocks in: module code after
     ``from __future__``, each class member replacing the stub of its name."""
     members = [b for b in shown if b.startswith("    ")]
-    module = [b.replace("from __future__ import annotations\n", "") for b in shown if b not in members]
+    module = [
+        b.replace("from __future__ import annotations\n", "") for b in shown if b not in members
+    ]
     tree = ast.parse(scaffold)
     (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef)]
     replaced = {name for block in members for name in re.findall(r"^    def (\w+)\(", block, re.M)}
@@ -88,7 +90,9 @@ def complete(scaffold: str, shown: list[str]) -> str:
 def test_a_scaffold_completed_from_the_guide_passes_the_kit(tmp_path: Path) -> None:
     command = _scaffold_command()
     name, options = command[0], command[1:]
-    capabilities = [options[i + 1] for i, opt in enumerate(options) if opt in ("-c", "--capability")]
+    capabilities = [
+        options[i + 1] for i, opt in enumerate(options) if opt in ("-c", "--capability")
+    ]
     project = tmp_path / f"paygate-{name}"
     render_plugin(name, project, capabilities)
     package = project / "src" / f"paygate_{name}"

@@ -57,9 +57,7 @@ def test_the_default_scaffold_stubs_only_what_it_claims(tmp_path: Path) -> None:
         ("store_payment_method", "paygate_store_payment_method"),
     ],
 )
-def test_a_claimed_capability_brings_its_hook(
-    tmp_path: Path, capability: str, hook: str
-) -> None:
+def test_a_claimed_capability_brings_its_hook(tmp_path: Path, capability: str, hook: str) -> None:
     render_plugin("acme", tmp_path, [capability])
     hooks, caps = _plugin(tmp_path)
     assert capability in caps and hook in hooks

@@ -154,9 +154,7 @@ def violations(
         if not errors:
             return [f"{method} {path}: {type(exc).__name__}: {exc}"]
         left = [e for e in errors if not (allow and allowance_for(method, path, e))]
-        return [
-            f"{method} {path}: {_field(e) or '(body)'}: {e.message}" for e in left
-        ]
+        return [f"{method} {path}: {_field(e) or '(body)'}: {e.message}" for e in left]
     return []
 
 

@@ -90,9 +90,7 @@ class _PayPalSuite(ProviderConformance):
                     "currency_code": transaction.currency,
                     "value": str(transaction.amount.amount),
                 },
-                "supplementary_data": {
-                    "related_ids": {"order_id": transaction.provider_reference}
-                },
+                "supplementary_data": {"related_ids": {"order_id": transaction.provider_reference}},
             },
         }
         headers = {

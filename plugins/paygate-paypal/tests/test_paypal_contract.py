@@ -11,8 +11,8 @@ import json
 from typing import Any
 
 import pytest
-from paypal_contract import ALLOWED, SKIP_REASON, specs_dir, violations
 from paygate_paypal import recorded
+from paypal_contract import ALLOWED, SKIP_REASON, specs_dir, violations
 
 import paygate
 from paygate.models import Customer, PayPalWallet
@@ -56,7 +56,11 @@ def test_a_good_order_keeps_the_contract() -> None:
         ("intent missing", {"purchase_units": order()["purchase_units"]}, None),
         ("custom_id over 127 characters", order(custom_id="x" * 128), None),
         ("currency_code of 4 letters", order(amount={"currency_code": "USDX", "value": "1"}), None),
-        ("PayPal-Request-Id over 108 characters", order(), {**HEADERS, "PayPal-Request-Id": "k" * 109}),
+        (
+            "PayPal-Request-Id over 108 characters",
+            order(),
+            {**HEADERS, "PayPal-Request-Id": "k" * 109},
+        ),
     ],
 )
 def test_canary_known_bad_requests_are_refused(

@@ -148,9 +148,7 @@ def render_plugin(name: str, directory: Path, capabilities: Iterable[str] = ()) 
     values["webhook_helper"] = (
         Template(WEBHOOK_TEST).substitute(names) if "webhooks" in caps else ""
     )
-    values["webhook_imports"] = (
-        "from datetime import datetime\n" if "webhooks" in caps else ""
-    )
+    values["webhook_imports"] = "from datetime import datetime\n" if "webhooks" in caps else ""
     values["webhook_model"] = ", Transaction" if "webhooks" in caps else ""
     values["webhook_run"] = "ConformanceRun, " if "webhooks" in caps else ""
     written: list[Path] = []

@@ -547,7 +547,9 @@ class ProviderConformance:
             record_waiver(request.config, self.provider, name, gap)
             pytest.skip(f"known gap of {self.provider}: {gap}")
         unknown = [
-            w for w in self.waivers if w not in WAIVABLE and w.removeprefix("decline:") not in DECLINES
+            w
+            for w in self.waivers
+            if w not in WAIVABLE and w.removeprefix("decline:") not in DECLINES
         ]
         if unknown:
             pytest.fail(
@@ -577,25 +579,24 @@ class ProviderConformance:
         config.update(provider_config)
         # Above the transport: a responses mock provider_config started stays
         # underneath the wire and keeps answering.
-        wire = Wire(idempotency_header=self.idempotency_header)
-        wire.start()
-        request.addfinalizer(wire.stop)
-        recorder = RequestRecorder()
-        payments = self.make_payments(config, [recorder, *self.extra_plugins()])
-        pm = payments.plugin_manager
-        if self.provider not in pm.providers():
-            errors = "; ".join(message for _, message in pm.load_errors) or "none"
-            pytest.fail(
-                f"provider {self.provider!r} is not registered (installed providers: "
-                f"{', '.join(sorted(pm.providers()))}; load errors: {errors}). Install the "
-                "plugin (pip install -e .) or return it from extra_plugins()."
-            )
-        plugin, info = pm.providers()[self.provider]
-        record_stubs(request.config, self.provider, _stub_hooks(pm, plugin))
-        try:
-            yield ConformanceRun(self, payments, recorder, info, config, wire, request.config)
-        finally:
-            payments.close()
+        with Wire(idempotency_header=self.idempotency_header) as wire:
+            recorder = RequestRecorder()
+            payments = self.make_payments(config, [recorder, *self.extra_plugins()])
+            pm = payments.plugin_manager
+            if self.provider not in pm.providers():
+                errors = "; ".join(message for _, message in pm.load_errors) or "none"
+                payments.close()
+                pytest.fail(
+                    f"provider {self.provider!r} is not registered (installed providers: "
+                    f"{', '.join(sorted(pm.providers()))}; load errors: {errors}). Install the "
+                    "plugin (pip install -e .) or return it from extra_plugins()."
+                )
+            plugin, info = pm.providers()[self.provider]
+            record_stubs(request.config, self.provider, _stub_hooks(pm, plugin))
+            try:
+                yield ConformanceRun(self, payments, recorder, info, config, wire, request.config)
+            finally:
+                payments.close()
 
     # -- manifest and hooks -----------------------------------------------------
     def test_provider_info_is_well_formed(self, conformance: ConformanceRun) -> None:
@@ -893,7 +894,9 @@ class ProviderConformance:
             )
         return self.make_webhook(conformance, tx, event_type=event_type, signed_at=signed_at)
 
-    def _delivery(self, conformance: ConformanceRun, tx: Transaction) -> tuple[dict[str, str], bytes]:
+    def _delivery(
+        self, conformance: ConformanceRun, tx: Transaction
+    ) -> tuple[dict[str, str], bytes]:
         delivery = self._webhook(conformance, tx)
         if delivery is None:
             pytest.fail(
@@ -1331,7 +1334,9 @@ class ProviderConformance:
             "retry with the same key; nothing is left for reconcile)"
         )
 
-    def test_retry_after_a_lost_answer_sends_the_same_key(self, conformance: ConformanceRun) -> None:
+    def test_retry_after_a_lost_answer_sends_the_same_key(
+        self, conformance: ConformanceRun
+    ) -> None:
         amount = conformance.amount()
         method = conformance.method("success")
 

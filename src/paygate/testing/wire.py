@@ -262,7 +262,7 @@ class Wire:
         def send(session: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
             return wire._send(session, request, args, kwargs)
 
-        Session.send = send  # type: ignore[method-assign]
+        Session.send = send  # type: ignore[method-assign,assignment]
 
     def stop(self) -> None:
         if self._original is not None:
@@ -314,7 +314,9 @@ class Wire:
             )
         if fault == "timeout":
             sent.status = None
-            raise requests.ReadTimeout("Read timed out. (injected by paygate's wire)", request=request)
+            raise requests.ReadTimeout(
+                "Read timed out. (injected by paygate's wire)", request=request
+            )
         if fault == "server_error":
             sent.status = self.answers[fault][0]
             return _response(request, *self.answers[fault])

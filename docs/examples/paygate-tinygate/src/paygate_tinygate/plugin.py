@@ -25,10 +25,8 @@ from importlib.resources import files
 from typing import Any
 from urllib.parse import quote
 
-import requests
-from urllib3.exceptions import NewConnectionError
-
 import paygate
+import requests
 from paygate.config import Config
 from paygate.errors import (
     AuthenticationError,
@@ -53,6 +51,7 @@ from paygate.operations import (
 from paygate.pricing.models import FeeContext, FeeLine
 from paygate.proxies import read_environment_once
 from paygate.redaction import get_logger
+from urllib3.exceptions import NewConnectionError
 
 NAME = "tinygate"
 SIGNATURE_HEADER = "TinyGate-Signature"
@@ -310,7 +309,9 @@ class TinyGateProvider:
     def paygate_fetch_transaction(self, request: FetchRequest) -> ProviderResult | None:
         # TinyGate keeps the answer it gave to each idempotency key: that is
         # the outcome of exactly the operation asked about (of_operation).
-        status, replay = self._call("GET", "/v1/requests/" + quote(request.idempotency_key, safe=""))
+        status, replay = self._call(
+            "GET", "/v1/requests/" + quote(request.idempotency_key, safe="")
+        )
         if status == 200:
             code, answer = int(replay["status"]), replay["answer"]
             if code != 200:

@@ -83,8 +83,9 @@ class TinyGateState:
         if number in DECLINING_CARDS:
             return 402, _error(DECLINING_CARDS[number])
         capture = bool(body.get("capture"))
-        charge = {
-            "id": "ch_" + secrets.token_hex(8),
+        charge_id = "ch_" + secrets.token_hex(8)
+        charge: dict[str, Any] = {
+            "id": charge_id,
             "amount": amount,
             "currency": str(body.get("currency", "")),
             "status": "captured" if capture else "authorized",
@@ -92,7 +93,7 @@ class TinyGateState:
             "refunded": 0,
             "transaction_id": str(body.get("transaction_id", "")),
         }
-        self.charges[charge["id"]] = charge
+        self.charges[charge_id] = charge
         return 200, {"charge": dict(charge)}
 
     def _capture(self, charge: dict[str, Any], body: dict[str, Any]) -> Answer:
@@ -127,7 +128,7 @@ def _error(code: str) -> dict[str, Any]:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: a test's output is not the place for an access log
 
     def _answer(self, method: str) -> None:
@@ -160,10 +161,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         self._answer("GET")
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         self._answer("POST")
 
 
