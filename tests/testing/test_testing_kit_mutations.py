@@ -481,70 +481,70 @@ def _class(name: str) -> str:
     return "Test_" + name
 
 
+#: Child pytest processes run side by side (the variants are split between them).
+WORKERS = 2
+
+
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[str, str]]]:
-    """``{class: [(test, "failed"|"error"|"passed"|"skipped"), ...]}`` of the child run."""
+    """``{class: [(test, "failed"|"error"|"passed"|"skipped"), ...]}`` of the child runs."""
     root = tmp_path_factory.mktemp("mutations")
     source = SOURCE.read_text()
-    lines = [
+    header = [
         "import sys",
         f"sys.path.insert(0, {str(EXAMPLE / 'tests')!r})",
         "import test_tinygate_conformance as base",
         "tinygate_server = base.tinygate_server",
         "base.TestTinyGate.__test__ = False",
     ]
+    modules: list[list[str]] = [list(header) for _ in range(WORKERS)]
     every = [_v("control", "none", []), *VARIANTS, *UNCAUGHT]
-    for variant in every:
+    for n, variant in enumerate(every):
         module = f"tinygate_{variant.name}"
         (root / f"{module}.py").write_text(_patched(source, variant))
         cls = "TestControl" if variant.name == "control" else _class(variant.name)
-        lines += [
+        modules[n % WORKERS] += [
             f"import {module}",
             f"class {cls}(base.TestTinyGate):",
             "    __test__ = True",
             "    load_entrypoints = False",
             f"    def extra_plugins(self): return [{module}.TinyGateProvider()]",
         ]
-    (root / "test_variants.py").write_text("\n".join(lines) + "\n")
     (root / "conftest.py").write_text(CONFTEST)
-    report = root / "report.xml"
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(EXAMPLE / "src"), str(root), env.get("PYTHONPATH", "")]
     )
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:randomly",
-            f"--junitxml={report}",
-            "test_variants.py",
-        ],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        env=env,
-    )
-    assert report.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
+    children = []
+    for n, lines in enumerate(modules):
+        (root / f"test_variants_{n}.py").write_text("\n".join(lines) + "\n")
+        report = root / f"report_{n}.xml"
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+        command += [f"--junitxml={report}", f"test_variants_{n}.py"]
+        child = subprocess.Popen(
+            command,
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        children.append((child, report))
     found: dict[str, list[tuple[str, str]]] = {}
-    for case in ET.parse(report).getroot().iter("testcase"):  # noqa: S314 - our own report
-        cls = case.get("classname", "").rsplit(".", 1)[-1]
-        if case.find("failure") is not None:
-            state = "failed"
-        elif case.find("error") is not None:
-            state = "error"
-        elif case.find("skipped") is not None:
-            state = "skipped"
-        else:
-            state = "passed"
-        found.setdefault(cls, []).append((str(case.get("name")), state))
+    for child, report in children:
+        output, _ = child.communicate(timeout=600)
+        assert report.exists(), output[-3000:]
+        for case in ET.parse(report).getroot().iter("testcase"):  # noqa: S314 - our report
+            cls = case.get("classname", "").rsplit(".", 1)[-1]
+            if case.find("failure") is not None:
+                state = "failed"
+            elif case.find("error") is not None:
+                state = "error"
+            elif case.find("skipped") is not None:
+                state = "skipped"
+            else:
+                state = "passed"
+            found.setdefault(cls, []).append((str(case.get("name")), state))
     return found
 
 
