@@ -19,7 +19,7 @@ BROKEN = textwrap.dedent(
     import logging
 
     import paygate
-    from paygate.builtins.sandbox import SandboxProvider
+    from paygate.builtins.sandbox import SIGNATURE_HEADER, SandboxProvider
     from paygate.models import Capabilities, ErrorInfo, ProviderInfo
     from paygate.operations import ProviderResult
     from paygate.testing.conformance import ProviderConformance
@@ -90,43 +90,82 @@ BROKEN = textwrap.dedent(
             return ProviderInfo(name="modest", capabilities=Capabilities(partial_refund=False))
 
 
-    class TestOddCodes(ProviderConformance):
+    class Suite(ProviderConformance):
+        # The sandbox and its copies run in-process: no wire; what reached
+        # "the gateway" is the sandbox's own record of calls.
+        waivers = {"wire": "in-process sandbox"}
+
+        def sent_idempotency_keys(self, run):
+            plugin = run.payments.plugin_manager.providers()[run.name][0]
+            return [key for _hook, key, _tx in plugin.calls]
+
+        def make_webhook(self, run, transaction, *, event_type="payment.captured", signed_at=None):
+            plugin = run.payments.plugin_manager.providers()[run.name][0]
+            headers, body = plugin.make_webhook(event_type, transaction.id)
+            if signed_at is not None:
+                headers[SIGNATURE_HEADER] = plugin.sign(body, timestamp=int(signed_at.timestamp()))
+            return headers, body
+
+
+    class TestOddCodes(Suite):
         provider = "oddcodes"
         def extra_plugins(self):
             return [OddCodes()]
 
 
-    class TestChatty(ProviderConformance):
+    class TestChatty(Suite):
         provider = "chatty"
         def extra_plugins(self):
             return [Chatty()]
 
 
-    class TestSameRefundId(ProviderConformance):
+    class TestSameRefundId(Suite):
         provider = "samerefund"
         def extra_plugins(self):
             return [SameRefundId()]
 
 
-    class TestOverclaims(ProviderConformance):
+    class TestOverclaims(Suite):
         provider = "overclaims"
         def extra_plugins(self):
             return [Overclaims()]
 
 
-    class TestModest(ProviderConformance):
+    class TestModest(Suite):
         provider = "modest"
         def extra_plugins(self):
             return [Modest()]
 
 
-    class TestKeysNotOnTheWire(ProviderConformance):
+    class TestKeysNotOnTheWire(Suite):
         provider = "sandbox"
         def sent_idempotency_keys(self, run):
             return []
 
 
-    class TestNeedsCredentials(ProviderConformance):
+    class TestKeysUnobserved(ProviderConformance):
+        """sent_idempotency_keys() -> None and no declared waiver."""
+        provider = "sandbox"
+        def sent_idempotency_keys(self, run):
+            return None
+
+
+    class TestNoDeclineCards(Suite):
+        provider = "sandbox"
+        def card(self, outcome="success"):
+            return super().card(outcome) if outcome in ("success", "three_d_secure") else None
+
+
+    class TestDeclinesWaived(TestNoDeclineCards):
+        waivers = {
+            "wire": "in-process sandbox",
+            **{f"decline:{o}": f"no {o} test card here" for o in (
+                "decline", "insufficient_funds", "expired_card", "incorrect_cvc",
+                "processing_error")},
+        }
+
+
+    class TestNeedsCredentials(Suite):
         provider = "sandbox"
         requires_env = ("PAYGATE_CONFORMANCE_NEVER_SET",)
     '''
@@ -134,7 +173,7 @@ BROKEN = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def child_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], str]:
     root = tmp_path_factory.mktemp("broken")
     (root / "test_broken_providers.py").write_text(BROKEN)
     report = root / "report.xml"
@@ -166,7 +205,12 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             found[name] = "skipped: " + (case.find("skipped").get("message") or "")  # type: ignore[union-attr]
         else:
             found[name] = "passed"
-    return found
+    return found, proc.stdout
+
+
+@pytest.fixture(scope="module")
+def outcomes(child_run: tuple[dict[str, str], str]) -> dict[str, str]:
+    return child_run[0]
 
 
 def failed(outcomes: dict[str, str], cls: str) -> set[str]:
@@ -186,7 +230,10 @@ def test_logged_card_number_fails_the_secrets_test(outcomes: dict[str, str]) -> 
 
 
 def test_refunds_sharing_one_id_fail_multiple_refunds(outcomes: dict[str, str]) -> None:
-    assert failed(outcomes, "TestSameRefundId") == {"test_multiple_refunds"}
+    assert failed(outcomes, "TestSameRefundId") == {
+        "test_multiple_refunds",
+        "test_each_capture_and_refund_has_its_own_operation_reference",
+    }
 
 
 def test_claims_without_hooks_fail(outcomes: dict[str, str]) -> None:
@@ -210,7 +257,37 @@ def test_unclaimed_capabilities_are_refused_by_the_core(outcomes: dict[str, str]
 
 
 def test_idempotency_keys_missing_on_the_wire_fail(outcomes: dict[str, str]) -> None:
-    assert failed(outcomes, "TestKeysNotOnTheWire") == {"test_idempotency_keys_reach_the_provider"}
+    assert failed(outcomes, "TestKeysNotOnTheWire") == {
+        "test_idempotency_keys_reach_the_provider",
+        "test_every_money_moving_operation_reaches_the_gateway",
+    }
+
+
+def test_keys_nobody_observes_fail_without_a_waiver(outcomes: dict[str, str]) -> None:
+    assert "test_idempotency_keys_reach_the_provider" in failed(outcomes, "TestKeysUnobserved")
+
+
+def test_missing_decline_cards_fail_without_a_waiver(outcomes: dict[str, str]) -> None:
+    declines = {n for n in failed(outcomes, "TestNoDeclineCards")}
+    assert declines == {
+        f"test_decline_uses_a_standard_error_code[{o}]"
+        for o in (
+            "decline",
+            "insufficient_funds",
+            "expired_card",
+            "incorrect_cvc",
+            "processing_error",
+        )
+    }
+
+
+def test_waived_declines_are_skipped_and_shown(child_run: tuple[dict[str, str], str]) -> None:
+    outcomes, stdout = child_run
+    assert failed(outcomes, "TestDeclinesWaived") == set()
+    skipped = outcomes["TestDeclinesWaived::test_decline_uses_a_standard_error_code[expired_card]"]
+    assert skipped.startswith("skipped: waived by sandbox (decline:expired_card)"), skipped
+    summary = stdout.split("paygate: waived conformance checks", 1)[1]
+    assert "sandbox: decline:expired_card: no expired_card test card here" in summary
 
 
 def test_missing_credentials_skip_with_one_line_reason(outcomes: dict[str, str]) -> None:

@@ -24,18 +24,28 @@ Points an author may override (all optional):
   (``("STRIPE_API_KEY",)`` for the real sandbox).
 * ``card(outcome)``: the test payment method for an outcome (see
   :data:`OUTCOMES`), or ``None`` when the gateway has none.
-* ``amount(currency)``, ``complete_action(run, tx)``, ``make_webhook(run, tx)``,
-  ``sent_idempotency_keys(run)``, ``invalid_amounts()``, ``make_payments(...)``,
-  ``extra_plugins()``, ``known_gaps``.
+* ``amount(currency)``, ``complete_action(run, tx)``,
+  ``make_webhook(run, tx, event_type=..., signed_at=...)``,
+  ``sent_idempotency_keys(run)``, ``wire_amount(sent, amount)``,
+  ``bad_credentials(config)``, ``invalid_amounts()``, ``make_payments(...)``,
+  ``extra_plugins()``, ``idempotency_header``, ``waivers``, ``known_gaps``.
+
+What reached the gateway is seen by the kit's own :class:`~paygate.testing.wire.Wire`
+(at the transport of ``requests``), which also injects faults there: lost
+answers, connection resets, timeouts, 5xx, 429 and 401. A check the author
+cannot run is *waived* by name with a reason (:attr:`ProviderConformance.waivers`),
+and every waiver is listed in the terminal summary.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import secrets as _secrets
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from datetime import date as _date
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -44,10 +54,12 @@ import pytest
 
 from paygate.errors import (
     DECLINE_CODES,
+    AuthenticationError,
     CardDeclined,
     ErrorCode,
     InvalidRequest,
     PaygateError,
+    ProviderUnavailable,
     SignatureVerificationError,
     UnsupportedFeature,
 )
@@ -63,9 +75,10 @@ from paygate.models import (
 )
 from paygate.money import Money, currency_exponent
 from paygate.operations import FetchRequest, Operation, ProviderResult
-from paygate.testing.plugin import record_stubs
+from paygate.testing.plugin import record_stubs, record_waiver
 from paygate.testing.recorder import RecordedRequest, RequestRecorder
 from paygate.testing.secrets import assert_no_secrets
+from paygate.testing.wire import Wire, WireRequest
 
 #: Cards in tests expire three years from now, so they never age into declines.
 EXP_YEAR = _date.today().year + 3
@@ -164,6 +177,21 @@ MUTATING_HOOKS = (
 
 _SECRET_CONFIG_WORDS = ("key", "secret", "token", "password")
 
+#: What each injected fault did, for failure messages.
+FAULT_TEXT: dict[str, str] = {
+    "drop": "the request reached the gateway and the connection closed before the answer",
+    "reset": "the request reached the gateway and the connection was reset",
+    "timeout": "the request reached the gateway and reading the answer timed out",
+    "server_error": "the request reached the gateway, which answered HTTP 500",
+}
+
+#: Waiver names an author may declare in ``waivers`` (besides ``decline:<outcome>``).
+WAIVABLE: dict[str, str] = {
+    "wire": "the plugin does not talk through requests: the kit cannot see its wire",
+    "webhook:stale": "make_webhook cannot sign a delivery with an old timestamp",
+    "webhook:event_type": "make_webhook cannot produce another event type",
+}
+
 
 def _secret_config_values(value: Any, name: str = "") -> Iterator[str]:
     if isinstance(value, Mapping):
@@ -202,6 +230,10 @@ class ConformanceRun:
     recorder: RequestRecorder
     info: ProviderInfo
     config: dict[str, Any]
+    #: What reached the gateway during this test, and where faults are injected.
+    wire: Wire
+    #: The pytest config, where waivers are recorded for the summary.
+    pytest_config: pytest.Config | None = None
     #: Payment methods handed out during this test (for the secrets checks).
     methods: list[PaymentMethodT] = field(default_factory=list)
 
@@ -227,15 +259,69 @@ class ConformanceRun:
         return Money.from_minor(max(step, minor - minor % step), total.currency)
 
     def method(self, outcome: str = "success", *, required: bool = False) -> PaymentMethodT:
-        """The author's test method for ``outcome``; skip (or fail) when there is none."""
+        """The author's test method for ``outcome``.
+
+        ``None`` for a decline outcome fails unless ``waivers`` has
+        ``"decline:<outcome>"`` (then the test is skipped and the waiver shown);
+        ``None`` for ``success`` always fails.
+        """
         method = self.suite.card(outcome)
         if method is None:
             message = f"{self.suite.provider}: card({outcome!r}) returned None"
-            if required:
+            if outcome in DECLINES:
+                self.waive(
+                    f"decline:{outcome}",
+                    message + ": return a test payment method the gateway declines with "
+                    f"{DECLINES[outcome].value}, or declare waivers['decline:{outcome}'] = "
+                    "'<why the gateway cannot produce it>'",
+                )
+            if required or outcome == "success":
                 pytest.fail(message + ", but the provider claims what needs it")
             pytest.skip(message + " (no test payment method for this outcome)")
         self.methods.append(method)
         return method
+
+    def waive(self, name: str, failure: str) -> None:
+        """Skip (and record for the summary) when the author waived ``name``;
+        else fail with ``failure``, which says what to do."""
+        reason = self.suite.waivers.get(name)
+        if not reason:
+            pytest.fail(failure)
+        if self.pytest_config is not None:
+            record_waiver(self.pytest_config, self.suite.provider, name, reason)
+        pytest.skip(f"waived by {self.suite.provider} ({name}): {reason}")
+
+    def new_key(self) -> str:
+        """A fresh idempotency key the test passes explicitly, to find its request on the wire."""
+        return "conformance-" + _secrets.token_hex(8)
+
+    def require_wire(self) -> None:
+        """Skip, recording the waiver, when the author waived the wire checks."""
+        if "wire" in self.suite.waivers:
+            self.waive("wire", "")
+
+    def sent_with_key(self, key: str, what: str) -> list[WireRequest]:
+        """The wire requests whose idempotency header is ``key``; fail with
+        what to fix when there are none."""
+        self.require_wire()
+        sent = self.wire.with_key(key)
+        if sent:
+            return sent
+        header = self.suite.idempotency_header
+        if not self.wire.requests:
+            pytest.fail(
+                f"{what}: the kit saw no HTTP request at all. The kit watches requests sent "
+                "through the `requests` library (see writing-a-provider.md, 'The wire'); a "
+                "plugin on another client declares waivers['wire'] and overrides "
+                "sent_idempotency_keys(run)"
+            )
+        seen = sorted({f"{r.method} {r.path}" for r in self.wire.requests})
+        pytest.fail(
+            f"{what}: no request reached the gateway with the header {header}: {key} "
+            f"(requests seen: {', '.join(seen)}). Send request.idempotency_key, unchanged, as "
+            f"the {header} header of the operation's request (set idempotency_header on the "
+            "suite if your gateway names it differently)"
+        )
 
     def require(self, capability: str) -> None:
         if not getattr(self.info.capabilities, capability):
@@ -306,8 +392,17 @@ class ProviderConformance:
     #: it lists none (``None`` = any currency).
     currencies_to_test: ClassVar[tuple[str, ...] | None] = None
     sample_currencies: ClassVar[tuple[str, ...]] = ("USD", "EUR", "GBP", "JPY", "KWD")
-    #: ``{"test_name": "why"}``: tests skipped with that reason, shown in the report.
+    #: ``{"test_name": "why"}``: tests skipped with that reason, shown in the
+    #: terminal summary.
     known_gaps: ClassVar[Mapping[str, str]] = {}
+    #: ``{"check": "why"}``: checks the gateway cannot support, declared
+    #: instead of skipped silently, and listed in the terminal summary:
+    #: ``"decline:<outcome>"`` (no test method declines that way), ``"wire"``
+    #: (the plugin does not use ``requests``), ``"webhook:stale"``,
+    #: ``"webhook:event_type"``. An undeclared gap fails its test.
+    waivers: ClassVar[Mapping[str, str]] = {}
+    #: The HTTP header that carries the idempotency key on the wire.
+    idempotency_header: ClassVar[str] = "Idempotency-Key"
     #: The payer used for stored methods and recurring charges.
     customer: ClassVar[Customer] = Customer(id="cus_conformance", email="payer@example.com")
 
@@ -347,24 +442,76 @@ class ProviderConformance:
         return {}
 
     def make_webhook(
-        self, run: ConformanceRun, transaction: Transaction
+        self,
+        run: ConformanceRun,
+        transaction: Transaction,
+        *,
+        event_type: str = "payment.captured",
+        signed_at: datetime | None = None,
     ) -> tuple[dict[str, str], bytes] | None:
         """A correctly signed webhook delivery about ``transaction``: ``(headers, body)``.
 
+        :param event_type: the neutral type (:data:`WEBHOOK_TYPES`) the
+            delivery must parse to: use your gateway's event name for it.
+        :param signed_at: sign as of this instant (``None``: now); the suite
+            asks for an hour-old delivery, which the plugin must refuse.
+        :returns: ``None`` when you cannot produce that delivery (declare the
+            ``"webhook:stale"`` or ``"webhook:event_type"`` waiver then).
+
+        The delivery names the transaction the way your gateway would: its
+        reference, and ``transaction.id`` in the metadata you sent with it.
         Default: the provider plugin's own ``make_webhook(event_type,
-        transaction_id)`` helper when it has one (the sandbox does).
+        transaction_id)`` helper when it has one, for a delivery signed now.
         """
         plugin = run.payments.plugin_manager.providers()[run.name][0]
         maker = getattr(plugin, "make_webhook", None)
-        if maker is None:
+        if maker is None or signed_at is not None:
             return None
-        headers, body = maker("payment.captured", transaction.id)
+        headers, body = maker(event_type, transaction.id)
         return dict(headers), bytes(body)
 
     def sent_idempotency_keys(self, run: ConformanceRun) -> Collection[str] | None:
-        """The idempotency keys seen on the wire (from your ``responses`` mock
-        or local server), or ``None`` when the suite cannot observe the wire."""
-        return None
+        """The idempotency keys that reached the gateway.
+
+        Default: the values of :attr:`idempotency_header` on the kit's wire.
+        Override only when the plugin does not use ``requests`` (and declare
+        the ``"wire"`` waiver): read them from your local server's log.
+        ``None`` fails the checks that need it.
+        """
+        if "wire" in self.waivers:
+            return None
+        return run.wire.keys()
+
+    def wire_amount(self, sent: WireRequest, amount: Money) -> int | None:
+        """The amount ``sent`` carries, in the gateway's minor units.
+
+        Default: :meth:`WireRequest.amount_minor` (an integer ``amount``
+        field, or an ``amount`` object with a decimal ``value``). Override
+        when your gateway spells amounts otherwise.
+        """
+        return sent.amount_minor(amount.exponent)
+
+    def wire_minor_units(self, amount: Money) -> int:
+        """What the gateway must receive for ``amount``: its minor units
+        (override where your gateway's unit differs from ISO 4217's)."""
+        return amount.minor_units
+
+    def bad_credentials(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """The configuration with wrong credentials, for the bad-key check.
+
+        Default: every secret-looking setting (``api_key``, ``client_secret``...)
+        of the provider's table replaced by a wrong value of the same shape
+        (its prefix kept, so a local shape check lets it through). The wire
+        answers 401 whatever the server thinks of it.
+        """
+        out = dict(config)
+        section = dict(out.get(self.provider) or {})
+        for name, value in section.items():
+            if isinstance(value, str) and list(_secret_config_values({name: value})):
+                prefix = value.rsplit("_", 1)[0] + "_" if "_" in value else ""
+                section[name] = prefix + "Wrong" + _secrets.token_hex(12)
+        out[self.provider] = section
+        return out
 
     def invalid_amounts(self) -> Sequence[Money]:
         """Amounts the gateway cannot take; each must raise ``invalid_amount``
@@ -394,9 +541,21 @@ class ProviderConformance:
         missing = [name for name in self.requires_env if not os.environ.get(name)]
         if missing:
             pytest.skip(f"{self.provider} conformance needs {', '.join(missing)} (not set)")
-        gap = self.known_gaps.get(getattr(request.node, "originalname", request.node.name))
+        name = getattr(request.node, "originalname", request.node.name)
+        gap = self.known_gaps.get(name)
         if gap:
+            record_waiver(request.config, self.provider, name, gap)
             pytest.skip(f"known gap of {self.provider}: {gap}")
+        unknown = [
+            w
+            for w in self.waivers
+            if w not in WAIVABLE and w.removeprefix("decline:") not in DECLINES
+        ]
+        if unknown:
+            pytest.fail(
+                f"unknown waiver(s) {unknown}: one of {sorted(WAIVABLE)} or "
+                f"decline:<{'|'.join(DECLINES)}>"
+            )
 
     @pytest.fixture
     def conformance(
@@ -418,22 +577,26 @@ class ProviderConformance:
         caplog.set_level(logging.DEBUG)
         config: dict[str, Any] = {"database_url": "memory", "test_mode": True}
         config.update(provider_config)
-        recorder = RequestRecorder()
-        payments = self.make_payments(config, [recorder, *self.extra_plugins()])
-        pm = payments.plugin_manager
-        if self.provider not in pm.providers():
-            errors = "; ".join(message for _, message in pm.load_errors) or "none"
-            pytest.fail(
-                f"provider {self.provider!r} is not registered (installed providers: "
-                f"{', '.join(sorted(pm.providers()))}; load errors: {errors}). Install the "
-                "plugin (pip install -e .) or return it from extra_plugins()."
-            )
-        plugin, info = pm.providers()[self.provider]
-        record_stubs(request.config, self.provider, _stub_hooks(pm, plugin))
-        try:
-            yield ConformanceRun(self, payments, recorder, info, config)
-        finally:
-            payments.close()
+        # Above the transport: a responses mock provider_config started stays
+        # underneath the wire and keeps answering.
+        with Wire(idempotency_header=self.idempotency_header) as wire:
+            recorder = RequestRecorder()
+            payments = self.make_payments(config, [recorder, *self.extra_plugins()])
+            pm = payments.plugin_manager
+            if self.provider not in pm.providers():
+                errors = "; ".join(message for _, message in pm.load_errors) or "none"
+                payments.close()
+                pytest.fail(
+                    f"provider {self.provider!r} is not registered (installed providers: "
+                    f"{', '.join(sorted(pm.providers()))}; load errors: {errors}). Install the "
+                    "plugin (pip install -e .) or return it from extra_plugins()."
+                )
+            plugin, info = pm.providers()[self.provider]
+            record_stubs(request.config, self.provider, _stub_hooks(pm, plugin))
+            try:
+                yield ConformanceRun(self, payments, recorder, info, config, wire, request.config)
+            finally:
+                payments.close()
 
     # -- manifest and hooks -----------------------------------------------------
     def test_provider_info_is_well_formed(self, conformance: ConformanceRun) -> None:
@@ -529,8 +692,13 @@ class ProviderConformance:
         tx = conformance.payments.capture(tx.id, amount - first)
         assert tx.status is S.CAPTURED, tx.status
         assert tx.captured == amount
-        keys = [c.idempotency_key for c in conformance.calls("paygate_capture")]
+        calls = conformance.calls("paygate_capture")
+        keys = [c.idempotency_key for c in calls]
         assert len(keys) == 2 and len(set(keys)) == 2
+        references = [c.result.operation_reference for c in calls if c.result is not None]
+        assert len(set(references)) == 2, (
+            f"each capture needs its own operation_reference (the capture's id): got {references}"
+        )
 
     def test_multiple_captures_refused_when_not_claimed(self, conformance: ConformanceRun) -> None:
         conformance.require("capture")
@@ -632,7 +800,6 @@ class ProviderConformance:
         )
         assert tx.status in (S.VOIDED, S.REQUIRES_ACTION), tx.status
         (auth,) = conformance.calls("paygate_authorize")
-        assert auth.request.amount == Money(1, conformance.currency)
         assert auth.request.capture is False
         if tx.status is S.VOIDED:
             assert len(conformance.calls("paygate_void")) == 1
@@ -710,35 +877,99 @@ class ProviderConformance:
             assert tx.status is S.CAPTURED and tx.captured == amount
 
     # -- webhooks ---------------------------------------------------------------------
+    def _webhook(
+        self,
+        conformance: ConformanceRun,
+        tx: Transaction,
+        *,
+        event_type: str = "payment.captured",
+        signed_at: datetime | None = None,
+    ) -> tuple[dict[str, str], bytes] | None:
+        params = inspect.signature(self.make_webhook).parameters
+        if "event_type" not in params or "signed_at" not in params:
+            pytest.fail(
+                f"{type(self).__name__}.make_webhook(run, transaction) must also take the "
+                "keyword arguments event_type='payment.captured' and signed_at=None "
+                "(see ProviderConformance.make_webhook)"
+            )
+        return self.make_webhook(conformance, tx, event_type=event_type, signed_at=signed_at)
+
+    def _delivery(
+        self, conformance: ConformanceRun, tx: Transaction
+    ) -> tuple[dict[str, str], bytes]:
+        delivery = self._webhook(conformance, tx)
+        if delivery is None:
+            pytest.fail(
+                f"{self.provider} claims webhooks: implement make_webhook(run, transaction, *, "
+                "event_type, signed_at) in the conformance class to produce a signed delivery"
+            )
+        return delivery
+
     def test_webhook_is_verified_and_parsed(self, conformance: ConformanceRun) -> None:
         conformance.require("webhooks")
         tx = conformance.purchase()
-        delivery = self.make_webhook(conformance, tx)
-        if delivery is None:
-            pytest.fail(
-                f"{self.provider} claims webhooks: implement make_webhook(run, transaction) "
-                "in the conformance class to produce a signed delivery"
-            )
-        headers, body = delivery
+        headers, body = self._delivery(conformance, tx)
         event = conformance.payments.parse_webhook(self.provider, headers, body)
         assert isinstance(event, WebhookEvent)
         assert event.provider == self.provider
         assert event.id, "a webhook event needs the provider's event id (for deduplication)"
         assert event.type in WEBHOOK_TYPES, f"{event.type!r} is not a neutral event type"
-        assert tx.id == event.transaction_id or (
-            event.provider_reference is not None
-            and event.provider_reference == tx.provider_reference
-        ), "the event names neither the transaction id nor the provider reference"
+        assert event.type == "payment.captured", (
+            f"a delivery made for event_type='payment.captured' parsed as {event.type!r}: "
+            "map your gateway's event names to the neutral types"
+        )
+        assert event.transaction_id == tx.id, (
+            f"the event's transaction_id is {event.transaction_id!r}, not {tx.id!r}: read the "
+            "paygate transaction id you sent as metadata back from the event"
+        )
+        assert event.provider_reference in (None, tx.provider_reference), (
+            f"the event's provider_reference {event.provider_reference!r} is not the payment's"
+        )
+
+    def test_webhook_event_type_follows_the_event(self, conformance: ConformanceRun) -> None:
+        conformance.require("webhooks")
+        tx = conformance.purchase()
+        for wanted in ("payment.refunded", "payment.failed"):
+            delivery = self._webhook(conformance, tx, event_type=wanted)
+            if delivery is None:
+                conformance.waive(
+                    "webhook:event_type",
+                    f"make_webhook(event_type={wanted!r}) returned None: produce your gateway's "
+                    "event for that type, or declare waivers['webhook:event_type']",
+                )
+                return
+            event = conformance.payments.parse_webhook(self.provider, *delivery)
+            assert event.type == wanted, (
+                f"a delivery made for event_type={wanted!r} parsed as {event.type!r}: map "
+                "each of your gateway's event names to its neutral type (unknown ones to 'other')"
+            )
+
+    def test_stale_webhook_is_refused(self, conformance: ConformanceRun) -> None:
+        conformance.require("webhooks")
+        tx = conformance.purchase()
+        signed_at = datetime.now(UTC) - timedelta(hours=1)
+        delivery = self._webhook(conformance, tx, signed_at=signed_at)
+        if delivery is None:
+            conformance.waive(
+                "webhook:stale",
+                "make_webhook(signed_at=<an hour ago>) returned None: sign the delivery with "
+                "that timestamp, or declare waivers['webhook:stale'] with the reason",
+            )
+            return
+        try:
+            event = conformance.payments.parse_webhook(self.provider, *delivery)
+        except SignatureVerificationError:
+            return
+        pytest.fail(
+            f"a delivery signed an hour ago was accepted (event {event.type}): refuse "
+            "signatures older than your tolerance (5 minutes is usual) with "
+            "SignatureVerificationError, or an attacker can replay old deliveries"
+        )
 
     def test_webhook_with_a_bad_signature_is_rejected(self, conformance: ConformanceRun) -> None:
         conformance.require("webhooks")
         tx = conformance.purchase()
-        delivery = self.make_webhook(conformance, tx)
-        if delivery is None:
-            pytest.fail(
-                f"{self.provider} claims webhooks: implement make_webhook(run, transaction)"
-            )
-        headers, body = delivery
+        headers, body = self._delivery(conformance, tx)
         tampered = body.replace(b"}", b', "tampered": true}', 1) if b"}" in body else body + b"x"
         with pytest.raises(SignatureVerificationError):
             conformance.payments.parse_webhook(self.provider, headers, tampered)
@@ -793,13 +1024,18 @@ class ProviderConformance:
             pytest.skip(f"{self.provider}: invalid_amounts() lists none")
         for amount in amounts:
             method = conformance.method("success")
+            key = conformance.new_key()
             with pytest.raises(InvalidRequest) as info:
-                conformance.payments.purchase(amount, method, provider=self.provider)
+                conformance.payments.purchase(
+                    amount, method, provider=self.provider, idempotency_key=key
+                )
             assert info.value.code is ErrorCode.INVALID_AMOUNT, f"{amount}: {info.value!r}"
             sent = self.sent_idempotency_keys(conformance)
-            if sent is not None:
-                keys = {c.idempotency_key for c in conformance.calls("paygate_authorize")}
-                assert not keys & set(sent), f"{amount} was sent to the gateway"
+            if sent is None:
+                conformance.waive("wire", "sent_idempotency_keys(run) returned None")
+            assert key not in set(sent or ()), (
+                f"{amount} was sent to the gateway: refuse it before sending"
+            )
 
     # -- money ------------------------------------------------------------------------
     def test_amounts_in_every_currency(self, conformance: ConformanceRun) -> None:
@@ -813,20 +1049,48 @@ class ProviderConformance:
         failures: list[str] = []
         for currency in currencies:
             amount = self.amount(currency)
+            key = conformance.new_key()
             try:
-                tx = conformance.purchase(amount)
+                tx = conformance.settle(
+                    conformance.payments.purchase(
+                        amount,
+                        conformance.method("success"),
+                        provider=self.provider,
+                        idempotency_key=key,
+                    )
+                )
             except PaygateError as exc:
                 failures.append(f"{currency}: {type(exc).__name__}({exc.code.value}): {exc}")
                 continue
-            sent = conformance.calls("paygate_authorize")[-1].request.amount
-            if tx.status is not S.CAPTURED or tx.captured != amount or sent != amount:
+            if tx.status is not S.CAPTURED or tx.captured != amount:
                 failures.append(
-                    f"{currency}: asked {amount}, provider got {sent}, "
-                    f"transaction {tx.status.value} with {tx.captured} captured"
+                    f"{currency}: asked {amount}, transaction {tx.status.value} "
+                    f"with {tx.captured} captured"
                 )
+            if "wire" not in self.waivers:
+                failures.extend(self._wire_amount_problems(conformance, key, amount, "purchase"))
         assert not failures, (
             f"{len(failures)} of {len(currencies)} currencies failed: " + "; ".join(failures)
         )
+
+    def _wire_amount_problems(
+        self, conformance: ConformanceRun, key: str, amount: Money, what: str
+    ) -> list[str]:
+        """What is wrong with the amount the request keyed ``key`` carried."""
+        sent = conformance.sent_with_key(key, f"the {what} of {amount}")
+        expected = self.wire_minor_units(amount)
+        found = self.wire_amount(sent[0], amount)
+        if found is None:
+            return [
+                f"{amount.currency}: the kit found no amount in {sent[0].method} {sent[0].path} "
+                "(override wire_amount(sent, amount) to read it)"
+            ]
+        if found != expected:
+            return [
+                f"{amount.currency}: the {what} of {amount} reached the gateway as {found} "
+                f"minor units, not {expected}: send request.amount.minor_units"
+            ]
+        return []
 
     # -- idempotency ------------------------------------------------------------------
     def test_idempotency_keys_reach_the_provider(self, conformance: ConformanceRun) -> None:
@@ -839,22 +1103,23 @@ class ProviderConformance:
         (auth,) = conformance.calls("paygate_authorize")
         assert auth.request.idempotency_key == key
         assert auth.request.transaction_id == tx.id
-        again = conformance.payments.purchase(
-            amount, method, provider=self.provider, idempotency_key=key
-        )
-        assert again.id == tx.id, "a retried call with the same key made a new transaction"
-        assert len(conformance.calls("paygate_authorize")) == 1, "a retry reached the provider"
         tx = conformance.settle(tx)
         if conformance.info.capabilities.refund:
             conformance.payments.refund(tx.id)
         keys = [c.idempotency_key for c in conformance.recorder.calls if c.hook in MUTATING_HOOKS]
-        assert all(keys), "a mutating request carried no idempotency key"
-        assert len(set(keys)) == len(keys), f"idempotency keys reused across operations: {keys}"
         sent = self.sent_idempotency_keys(conformance)
         if sent is None:
-            return
-        not_sent = [k for k in keys if k not in set(sent)]
-        assert not not_sent, f"idempotency keys not sent to the gateway: {not_sent}"
+            conformance.waive(
+                "wire",
+                "sent_idempotency_keys(run) returned None, so nothing checks that the keys "
+                "reach the gateway: keep the default (the kit's wire) or read them from your "
+                "local server",
+            )
+        not_sent = [k for k in keys if k not in set(sent or ())]
+        assert not not_sent, (
+            f"idempotency keys not sent to the gateway: {not_sent}. Send "
+            f"request.idempotency_key as the {self.idempotency_header} header"
+        )
 
     def _fetch(
         self, conformance: ConformanceRun, reference: str | None
@@ -883,15 +1148,338 @@ class ProviderConformance:
         assert result.provider_reference == tx.provider_reference
         assert result.status is S.CAPTURED, result.status
 
-    def test_fetch_transaction_when_the_answer_was_lost(self, conformance: ConformanceRun) -> None:
-        # The first call's answer never came back: no provider_reference is
-        # known, only the idempotency key and the transaction id sent as metadata.
-        tx, result = self._fetch(conformance, None)
-        assert isinstance(result, ProviderResult), (
-            "fetch by idempotency key / transaction id found nothing"
+    def _require_fetch(self, conformance: ConformanceRun) -> None:
+        pm = conformance.payments.plugin_manager
+        if not pm.provider_implements(self.provider, "paygate_fetch_transaction"):
+            pytest.fail(
+                f"{self.provider} does not implement paygate_fetch_transaction: without it "
+                "reconcile cannot settle an operation whose answer was lost"
+            )
+
+    def _settle_by_reconcile(self, conformance: ConformanceRun, key: str, what: str) -> Transaction:
+        """Run reconcile after ``what``'s answer (keyed ``key``) was lost; the transaction."""
+        record = next(
+            (r for r in conformance.payments.ledger.operations() if r.idempotency_key == key), None
         )
-        assert result.provider_reference == tx.provider_reference
-        assert result.status is S.CAPTURED, result.status
+        assert record is not None, f"the ledger has no operation for {what}"
+        report = conformance.payments.reconcile(pending_older_than=0)
+        assert report.checked >= 1, (
+            f"reconcile checked no operation after {what}'s answer was lost: the hook must "
+            "raise ProviderUnavailable(request_sent=True) so the outcome stays unknown"
+        )
+        mine = [d for d in report.details if d["idempotency_key"] == key]
+        assert mine and mine[0]["outcome"] == "succeeded", (
+            f"reconcile could not settle {what} whose answer was lost ({mine or report.details}): "
+            "paygate_fetch_transaction must find the operation by its idempotency key (or the "
+            "transaction id you sent as metadata) and return its outcome"
+        )
+        tx = conformance.payments.transaction(record.transaction_id)
+        assert tx is not None
+        return tx
+
+    def test_fetch_transaction_when_the_answer_was_lost(self, conformance: ConformanceRun) -> None:
+        self._require_fetch(conformance)
+        if "wire" in self.waivers:
+            # No wire to lose an answer on: ask as reconcile would, without a
+            # provider_reference (only the key and the transaction id are known).
+            tx, result = self._fetch(conformance, None)
+            assert isinstance(result, ProviderResult), (
+                "fetch by idempotency key / transaction id found nothing"
+            )
+            assert result.provider_reference == tx.provider_reference
+            assert result.status is S.CAPTURED, result.status
+            return
+        amount = conformance.amount()
+        method = conformance.method("success")
+        key, _error = self._lose(
+            conformance,
+            "drop",
+            lambda k: conformance.payments.purchase(
+                amount, method, provider=self.provider, idempotency_key=k
+            ),
+            "the purchase",
+        )
+        tx = self._settle_by_reconcile(conformance, key, "the purchase")
+        assert tx.status is S.CAPTURED, (
+            f"the purchase the gateway carried out was settled as {tx.status.value}"
+        )
+        assert tx.provider_reference, "reconcile settled the purchase without its reference"
+
+    def test_fetch_transaction_honours_of_operation(self, conformance: ConformanceRun) -> None:
+        conformance.require("refund")
+        self._require_fetch(conformance)
+        pm = conformance.payments.plugin_manager
+        tx = conformance.purchase()
+        never = FetchRequest(
+            operation=Operation.FETCH_TRANSACTION,
+            provider=self.provider,
+            transaction_id=tx.id,
+            idempotency_key=conformance.new_key(),
+            provider_reference=tx.provider_reference,
+            provider_data=dict(tx.provider_data),
+            of_operation=Operation.REFUND,
+            amount=tx.amount,
+        )
+        try:
+            result = pm.routed("paygate_fetch_transaction", self.provider)(request=never)
+        except ProviderUnavailable:
+            return  # "cannot tell": the refund stays unknown, which is safe
+        assert result is None or result.status is S.FAILED, (
+            "asked about a refund the gateway never received (of_operation=refund, an "
+            f"idempotency key never sent), fetch returned {result.status.value}: look the "
+            "operation up by its own key and return None when the gateway has no trace of it "
+            "(or raise ProviderUnavailable when you cannot tell). Answering with the "
+            "payment's state would settle a refund that never happened"
+        )
+
+    def test_lost_refund_is_reconciled(self, conformance: ConformanceRun) -> None:
+        conformance.require("refund")
+        self._require_fetch(conformance)
+        tx = conformance.purchase()
+        key, _error = self._lose(
+            conformance,
+            "drop",
+            lambda k: conformance.payments.refund(tx.id, idempotency_key=k),
+            "the refund",
+        )
+        tx = self._settle_by_reconcile(conformance, key, "the refund")
+        assert tx.status is S.REFUNDED and tx.refunded == tx.amount, (
+            f"a refund the gateway carried out was settled as {tx.status.value} with "
+            f"{tx.refunded} refunded: for of_operation=refund return that refund's outcome "
+            "(status refunded/partially_refunded, operation_reference = the refund's id)"
+        )
+        assert tx.refunds and tx.refunds[-1].provider_reference, (
+            "reconcile settled the lost refund without the refund's own id: for "
+            "of_operation=refund return operation_reference = the gateway's refund id"
+        )
+
+    # -- the wire: faults between the plugin and the gateway -------------------------
+    def _lose(
+        self,
+        conformance: ConformanceRun,
+        fault: str,
+        action: Any,
+        what: str,
+    ) -> tuple[str, PaygateError | None]:
+        """Run ``action(key)`` with ``fault`` injected on the request keyed ``key``."""
+        conformance.require_wire()
+        key = conformance.new_key()
+        conformance.wire.fail(fault, key=key)
+        error: PaygateError | None = None
+        try:
+            conformance.settle(action(key))
+        except PaygateError as exc:
+            error = exc
+        finally:
+            conformance.wire.clear_faults()
+        conformance.sent_with_key(key, what)
+        return key, error
+
+    @pytest.mark.parametrize("fault", ["drop", "reset", "timeout", "server_error"])
+    def test_lost_answer_is_reported_as_unknown(
+        self, conformance: ConformanceRun, fault: str
+    ) -> None:
+        amount = conformance.amount()
+        method = conformance.method("success")
+        key, error = self._lose(
+            conformance,
+            fault,
+            lambda k: conformance.payments.purchase(
+                amount, method, provider=self.provider, idempotency_key=k
+            ),
+            "the purchase",
+        )
+        if error is None:
+            assert len(conformance.wire.with_key(key)) >= 2, (
+                f"{FAULT_TEXT[fault]}, yet the purchase returned normally without asking "
+                "again: raise ProviderUnavailable(request_sent=True)"
+            )
+            return  # retried inside the plugin with the same key: safe
+        assert isinstance(error, ProviderUnavailable), (
+            f"{FAULT_TEXT[fault]}: the host got {type(error).__name__} ({error.code.value}). "
+            "Raise ProviderUnavailable(request_sent=True); a PluginError means an exception "
+            "of your HTTP client escaped the hook"
+        )
+        assert error.request_sent is True, (
+            f"{FAULT_TEXT[fault]}, and the plugin said request_sent=False: the ledger then "
+            "records the purchase as failed and reconcile never looks at it, though the "
+            "gateway may have charged. Only a connection never made is request_sent=False"
+        )
+
+    def test_rate_limit_is_reported_as_not_sent(self, conformance: ConformanceRun) -> None:
+        amount = conformance.amount()
+        method = conformance.method("success")
+        key, error = self._lose(
+            conformance,
+            "rate_limited",
+            lambda k: conformance.payments.purchase(
+                amount, method, provider=self.provider, idempotency_key=k
+            ),
+            "the purchase",
+        )
+        if error is None:
+            assert len(conformance.wire.with_key(key)) >= 2, (
+                "the gateway answered 429, yet the purchase returned normally"
+            )
+            return
+        assert isinstance(error, ProviderUnavailable), (
+            f"a 429 reached the host as {type(error).__name__}: raise "
+            "ProviderUnavailable(code=ErrorCode.RATE_LIMITED, request_sent=False)"
+        )
+        assert error.code is ErrorCode.RATE_LIMITED, (
+            f"a 429 reached the host with code {error.code.value}: use ErrorCode.RATE_LIMITED"
+        )
+        assert error.request_sent is False, (
+            "a 429 means the gateway refused before acting: request_sent=False (the host may "
+            "retry with the same key; nothing is left for reconcile)"
+        )
+
+    def test_retry_after_a_lost_answer_sends_the_same_key(
+        self, conformance: ConformanceRun
+    ) -> None:
+        amount = conformance.amount()
+        method = conformance.method("success")
+
+        def pay(key: str) -> Transaction:
+            return conformance.payments.purchase(
+                amount, method, provider=self.provider, idempotency_key=key
+            )
+
+        key, _error = self._lose(conformance, "drop", pay, "the purchase")
+        tx = conformance.settle(pay(key))
+        assert tx.status is S.CAPTURED, tx.status
+        sent = conformance.wire.with_key(key)
+        assert len(sent) >= 2, (
+            "the host retried the purchase with the same idempotency key, but the retry "
+            f"reached the gateway without the {self.idempotency_header}: {key} header, so the "
+            "gateway cannot replay its first answer and may charge twice"
+        )
+
+    def test_every_money_moving_operation_reaches_the_gateway(
+        self, conformance: ConformanceRun
+    ) -> None:
+        caps = conformance.info.capabilities
+        payments = conformance.payments
+        amount = conformance.amount()
+        done: list[tuple[str, str, Money | None]] = []
+
+        def key_for(what: str, money: Money | None) -> str:
+            key = conformance.new_key()
+            done.append((what, key, money))
+            return key
+
+        tx = conformance.settle(
+            payments.purchase(
+                amount,
+                conformance.method("success"),
+                provider=self.provider,
+                idempotency_key=key_for("the purchase", amount),
+            )
+        )
+        if caps.refund:
+            part = conformance.part(amount, 2, 5) if caps.partial_refund else amount
+            payments.refund(tx.id, part, idempotency_key=key_for("the refund", part))
+        if caps.capture:
+            auth = conformance.settle(
+                payments.authorize(
+                    amount,
+                    conformance.method("success"),
+                    provider=self.provider,
+                    idempotency_key=key_for("the authorization", amount),
+                )
+            )
+            part = conformance.part(amount, 2, 5) if caps.partial_capture else amount
+            payments.capture(auth.id, part, idempotency_key=key_for("the capture", part))
+        if caps.void:
+            auth = conformance.settle(
+                payments.authorize(
+                    amount,
+                    conformance.method("success"),
+                    provider=self.provider,
+                    idempotency_key=key_for("the authorization", amount),
+                )
+            )
+            payments.void(auth.id, idempotency_key=key_for("the void", None))
+        if "wire" in self.waivers:
+            sent = set(self.sent_idempotency_keys(conformance) or ())
+            missing = [what for what, key, _ in done if key not in sent]
+            assert not missing, f"never reached the gateway with its key: {missing}"
+            conformance.require_wire()
+        problems: list[str] = []
+        for what, key, money in done:
+            conformance.sent_with_key(key, what)
+            if money is not None:
+                problems.extend(self._wire_amount_problems(conformance, key, money, what))
+        assert not problems, "; ".join(problems)
+
+    def test_each_capture_and_refund_has_its_own_operation_reference(
+        self, conformance: ConformanceRun
+    ) -> None:
+        caps = conformance.info.capabilities
+        if not caps.capture and not caps.refund:
+            pytest.skip(f"{self.provider} claims neither capture nor refund")
+        for _ in range(2):
+            if caps.capture:
+                conformance.payments.capture(conformance.authorize().id)
+            if caps.refund:
+                conformance.payments.refund(conformance.purchase().id)
+        for hook in ("paygate_capture", "paygate_refund"):
+            references = [
+                c.result.operation_reference
+                for c in conformance.calls(hook)
+                if isinstance(c.result, ProviderResult) and c.result.operation_reference
+            ]
+            assert len(set(references)) == len(references), (
+                f"{hook}: several operations returned the same operation_reference "
+                f"{references}: return the gateway's id of each capture/refund"
+            )
+
+    def test_bad_credentials_fail_cleanly_without_the_key(
+        self, conformance: ConformanceRun, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        conformance.require_wire()
+        bad = self.bad_credentials(conformance.config)
+        keys = list(_secret_config_values(bad.get(self.provider) or {}))
+        if not keys:
+            pytest.fail(
+                f"the [{self.provider}] configuration has no secret-looking setting (api_key, "
+                "client_secret...): override bad_credentials(config) to configure wrong ones"
+            )
+        keys += list(self.extra_secrets(conformance))
+        payments = self.make_payments(bad, [RequestRecorder(), *self.extra_plugins()])
+        conformance.wire.fail("unauthorized", times=None)
+        factory = logging.getLogRecordFactory()
+        logging.setLogRecordFactory(logging.LogRecord)  # raw records: what the plugin wrote
+        error: BaseException | None = None
+        try:
+            conformance.settle(
+                payments.purchase(
+                    conformance.amount(), conformance.method("success"), provider=self.provider
+                )
+            )
+        except PaygateError as exc:
+            error = exc
+        finally:
+            logging.setLogRecordFactory(factory)
+            conformance.wire.clear_faults()
+            payments.close()
+        assert error is not None, "with wrong credentials (every request answered 401) it paid"
+        texts: list[str] = []
+        seen: set[int] = set()
+        current: BaseException | None = error
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            texts += [str(current), repr(current), repr(current.args), repr(vars(current))]
+            current = current.__cause__ or current.__context__
+        assert_no_secrets(
+            "\n".join(texts), secrets=keys, what="the error raised under bad credentials"
+        )
+        assert_no_secrets(caplog.text, secrets=keys, what="the logs under bad credentials")
+        assert isinstance(error, AuthenticationError), (
+            f"the gateway answered 401 and the host got {type(error).__name__} "
+            f"({error.code.value if isinstance(error, PaygateError) else ''}): raise "
+            "AuthenticationError for refused credentials"
+        )
 
     # -- secrets ----------------------------------------------------------------------
     def test_no_secret_in_logs_results_or_ledger(

@@ -29,7 +29,9 @@ Installed with paygate, active in every pytest run (no ``conftest.py`` needed):
     case, :data:`paygate.proxies.PROXY_VARIABLES`) for one test, so a test of
     proxy handling sets exactly what it means to.
 
-After a run where conformance tests failed because a hook raised
+After a run, the terminal summary lists every conformance check a provider
+waived (``waivers``, ``known_gaps``) with the author's reason. After a run
+where conformance tests failed because a hook raised
 ``NotImplementedError`` (the stubs ``paygate new-plugin`` writes), the
 terminal summary lists the hooks left to implement.
 """
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
 
 _TODO_KEY = pytest.StashKey[dict[str, list[str]]]()
 _STUBS_KEY = pytest.StashKey[dict[str, set[str]]]()
+_WAIVERS_KEY = pytest.StashKey[dict[tuple[str, str], str]]()
 _HOOK_IN_MESSAGE = re.compile(r"failed in (paygate_\w+)")
 
 
@@ -183,7 +186,23 @@ def record_stubs(config: pytest.Config, provider: str, hooks: set[str]) -> None:
         config.stash.setdefault(_STUBS_KEY, {}).setdefault(provider, set()).update(hooks)
 
 
+def record_waiver(config: pytest.Config, provider: str, name: str, reason: str) -> None:
+    """Remember a check ``provider`` waived (a declared waiver or known gap),
+    with the author's reason, for the end-of-run summary."""
+    config.stash.setdefault(_WAIVERS_KEY, {})[(provider, name)] = reason
+
+
+def _summarize_waivers(terminalreporter: Any, config: pytest.Config) -> None:
+    waivers = config.stash.get(_WAIVERS_KEY, {})
+    if not waivers:
+        return
+    terminalreporter.section("paygate: waived conformance checks")
+    for (provider, name), reason in sorted(waivers.items()):
+        terminalreporter.write_line(f"{provider}: {name}: {reason}")
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    _summarize_waivers(terminalreporter, config)
     todo = config.stash.get(_TODO_KEY, None)
     stubs = config.stash.get(_STUBS_KEY, {})
     if not todo and not stubs:

@@ -190,7 +190,13 @@ def exception_for(
     code: ErrorCode, message: str, *, status: int | None, request_sent: bool = True
 ) -> PaygateError:
     """The paygate exception to raise for a non-decline code."""
-    if code in (E.PROVIDER_UNAVAILABLE, E.RATE_LIMITED):
+    if code is E.RATE_LIMITED:
+        # A 429 is a refusal before acting (paygate's one rule for 429): the
+        # host may retry with the same key; nothing is left for reconcile.
+        return ProviderUnavailable(
+            message, code=code, request_sent=False, status_code=status, retry_safe=True
+        )
+    if code is E.PROVIDER_UNAVAILABLE:
         return ProviderUnavailable(
             message, code=code, request_sent=request_sent, status_code=status, retry_safe=True
         )

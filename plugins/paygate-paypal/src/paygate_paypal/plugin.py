@@ -580,6 +580,16 @@ class PayPalProvider:
                 request_sent=True,
                 retry_safe=True,
             )
+        if request.of_operation is Operation.REFUND:
+            # The order lists its refunds, not the PayPal-Request-Id each came
+            # with: its state cannot say whether *this* refund happened, and
+            # answering with it would settle a refund PayPal never received.
+            raise ProviderUnavailable(
+                "PayPal cannot look a refund up by its request id; retry the refund with "
+                "the same idempotency key (PayPal-Request-Id replays its answer)",
+                request_sent=True,
+                retry_safe=True,
+            )
         order_id = self._order_id(request.provider_reference)
         try:
             order = self.client.call(lambda sdk: sdk.orders.get_order({"id": order_id}))

@@ -1,15 +1,16 @@
-"""TinyGate: a toy gateway and its paygate provider plugin.
+"""TinyGate's paygate provider plugin: JSON over HTTP with ``requests``.
 
-TinyGate keeps its payments in memory, like a test-mode processor would keep
-them on its servers: :class:`TinyGateAPI` stands for the remote API (it
-dedupes on idempotency keys and enforces its own rules), and
-:class:`TinyGateProvider` is the plugin, which only translates between
-paygate's requests and that API. A real plugin replaces ``TinyGateAPI`` with
-HTTP calls; nothing else changes.
+TinyGate is a toy gateway (:mod:`paygate_tinygate.server` runs one on
+127.0.0.1 for tests). The plugin only translates between paygate's requests
+and TinyGate's API; everything a real plugin must get right is here: amounts
+in minor units, the idempotency key on every money-moving call, network
+trouble told apart from declines, the API key kept out of errors and logs,
+signed webhooks, and finding an operation again when its answer was lost.
 
 Configuration (``[tinygate]`` table)::
 
     api_key = "tg_test_..."          # tg_live_ keys are refused in test mode
+    api_base = "http://127.0.0.1:..." # TinyGate's URL
     webhook_secret = "tgwh_..."      # signs webhook deliveries
 """
 
@@ -18,20 +19,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import secrets
 import time
-from dataclasses import dataclass
 from decimal import Decimal
 from importlib.resources import files
 from typing import Any
+from urllib.parse import quote
 
 import paygate
+import requests
 from paygate.config import Config
 from paygate.errors import (
     AuthenticationError,
     ConfigurationError,
     ErrorCode,
     InvalidRequest,
+    ProviderUnavailable,
     SignatureVerificationError,
 )
 from paygate.models import Capabilities, ErrorInfo, ProviderInfo, TransactionStatus, WebhookEvent
@@ -47,20 +49,24 @@ from paygate.operations import (
     WebhookRequest,
 )
 from paygate.pricing.models import FeeContext, FeeLine
+from paygate.proxies import read_environment_once
 from paygate.redaction import get_logger
+from urllib3.exceptions import NewConnectionError
 
 NAME = "tinygate"
 SIGNATURE_HEADER = "TinyGate-Signature"
 TOLERANCE_SECONDS = 300
+TIMEOUT_SECONDS = 10
 S = TransactionStatus
 log = get_logger("paygate_tinygate")
 
-#: TinyGate's test cards: number -> (standard error code, TinyGate's own code).
-DECLINING_CARDS: dict[str, tuple[ErrorCode, str]] = {
-    "4000000000000002": (ErrorCode.CARD_DECLINED, "do_not_honor"),
-    "4000000000009995": (ErrorCode.INSUFFICIENT_FUNDS, "nsf"),
-    "4000000000000069": (ErrorCode.EXPIRED_CARD, "expired"),
-    "4000000000000127": (ErrorCode.INCORRECT_CVC, "cvc_mismatch"),
+#: TinyGate's decline codes -> paygate's standard codes.
+DECLINES: dict[str, ErrorCode] = {
+    "do_not_honor": ErrorCode.CARD_DECLINED,
+    "nsf": ErrorCode.INSUFFICIENT_FUNDS,
+    "expired": ErrorCode.EXPIRED_CARD,
+    "cvc_mismatch": ErrorCode.INCORRECT_CVC,
+    "processing": ErrorCode.PROCESSING_ERROR,
 }
 
 #: TinyGate's event names -> paygate's neutral webhook types.
@@ -72,6 +78,14 @@ EVENT_TYPES = {
     "charge.failed": "payment.failed",
 }
 
+#: TinyGate's charge states -> paygate's statuses.
+STATUSES = {
+    "authorized": S.AUTHORIZED,
+    "captured": S.CAPTURED,
+    "voided": S.VOIDED,
+    "refunded": S.REFUNDED,
+}
+
 
 def sign(body: bytes, secret: str, timestamp: int | None = None) -> str:
     """The ``TinyGate-Signature`` header for ``body``: ``t=<unix>,v1=<hex hmac>``."""
@@ -80,93 +94,23 @@ def sign(body: bytes, secret: str, timestamp: int | None = None) -> str:
     return f"t={ts},v1={digest}"
 
 
-# -- the "remote" API ------------------------------------------------------------
-
-
-@dataclass
-class _Charge:
-    id: str
-    amount: int
-    currency: str
-    status: str  # authorized, captured, voided, refunded
-    captured: int = 0
-    refunded: int = 0
-    transaction_id: str = ""
-
-
-class TinyGateAPI:
-    """What TinyGate's servers do. Answers are dicts, like decoded JSON."""
-
-    def __init__(self) -> None:
-        self.charges: dict[str, _Charge] = {}
-        self.answers: dict[str, dict[str, Any]] = {}
-        #: Idempotency keys received, in order (tests look at the "wire").
-        self.keys_received: list[str] = []
-
-    def call(self, idempotency_key: str, action: Any) -> dict[str, Any]:
-        self.keys_received.append(idempotency_key)
-        if idempotency_key not in self.answers:
-            self.answers[idempotency_key] = action()
-        return self.answers[idempotency_key]
-
-    def charge(
-        self, pan: str, amount: int, currency: str, capture: bool, transaction_id: str
-    ) -> dict[str, Any]:
-        if pan in DECLINING_CARDS:
-            code, own = DECLINING_CARDS[pan]
-            return {"error": {"code": own, "standard": code.value}}
-        charge = _Charge(
-            id="ch_" + secrets.token_hex(8),
-            amount=amount,
-            currency=currency,
-            status="captured" if capture else "authorized",
-            captured=amount if capture else 0,
-            transaction_id=transaction_id,
-        )
-        self.charges[charge.id] = charge
-        return {"charge": vars(charge).copy()}
-
-    def capture(self, charge_id: str, amount: int) -> dict[str, Any]:
-        charge = self.charges[charge_id]
-        if charge.status != "authorized" or amount > charge.amount:
-            return {"error": {"code": "bad_state", "standard": ErrorCode.INVALID_STATE.value}}
-        charge.status, charge.captured = "captured", amount
-        return {"charge": vars(charge).copy(), "capture_id": "cp_" + secrets.token_hex(6)}
-
-    def void(self, charge_id: str) -> dict[str, Any]:
-        charge = self.charges[charge_id]
-        if charge.status != "authorized":
-            return {"error": {"code": "bad_state", "standard": ErrorCode.INVALID_STATE.value}}
-        charge.status = "voided"
-        return {"charge": vars(charge).copy()}
-
-    def refund(self, charge_id: str, amount: int) -> dict[str, Any]:
-        charge = self.charges[charge_id]
-        if charge.refunded + amount > charge.captured:
-            return {"error": {"code": "too_much", "standard": ErrorCode.INVALID_AMOUNT.value}}
-        charge.refunded += amount
-        if charge.refunded == charge.captured:
-            charge.status = "refunded"
-        return {"charge": vars(charge).copy(), "refund_id": "rf_" + secrets.token_hex(6)}
-
-    def find(self, transaction_id: str) -> dict[str, Any] | None:
-        for charge in self.charges.values():
-            if charge.transaction_id == transaction_id:
-                return {"charge": vars(charge).copy()}
-        return None
-
-
-# -- the plugin -------------------------------------------------------------------
+def _never_connected(exc: requests.RequestException) -> bool:
+    """True when the request cannot have reached TinyGate (no connection made)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = exc.args[0] if exc.args else None
+    return isinstance(getattr(reason, "reason", reason), NewConnectionError)
 
 
 class TinyGateProvider:
     """``provider="tinygate"``. paygate makes one instance per ``Payments``."""
 
     def __init__(self) -> None:
-        self.api = TinyGateAPI()
         self.api_key: str | None = None
+        self.api_base = ""
         self.webhook_secret = ""
         self.test_mode = True
+        self.session = requests.Session()
 
     @paygate.hookimpl
     def paygate_configure(self, config: Config) -> None:
@@ -177,8 +121,11 @@ class TinyGateProvider:
         if key and config.test_mode and key.startswith("tg_live_"):
             raise ConfigurationError("[tinygate] a live key (tg_live_) is refused in test mode")
         self.api_key = key
+        self.api_base = str(section.get("api_base", "https://api.tinygate.test")).rstrip("/")
         self.webhook_secret = str(section.get("webhook_secret", ""))
         self.test_mode = config.test_mode
+        # Proxy settings are read once, for TinyGate's host (see writing-a-provider.md).
+        read_environment_once(self.session, self.api_base)
 
     @paygate.hookimpl
     def paygate_provider_info(self) -> ProviderInfo:
@@ -201,12 +148,50 @@ class TinyGateProvider:
             test_mode=self.test_mode,
         )
 
-    # -- helpers -----------------------------------------------------------------
-    def _check_key(self) -> None:
+    # -- the HTTP call -------------------------------------------------------------
+    def _call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, *, key: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """One call to TinyGate: ``(status, decoded JSON)``; network trouble raised
+        as :class:`ProviderUnavailable`, a refused key as :class:`AuthenticationError`."""
         if not self.api_key:
             raise ConfigurationError("[tinygate] api_key is not set")
-        if not self.api_key.startswith(("tg_test_", "tg_live_")):
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        try:
+            answer = self.session.request(
+                method, self.api_base + path, json=body, headers=headers, timeout=TIMEOUT_SECONDS
+            )
+        except requests.RequestException as exc:
+            # Only a connection never made proves the request did not arrive.
+            raise ProviderUnavailable(
+                f"TinyGate unreachable: {type(exc).__name__}",
+                request_sent=not _never_connected(exc),
+            ) from None
+        if answer.status_code == 401:
             raise AuthenticationError("TinyGate refused the API key")
+        if answer.status_code == 429:
+            raise ProviderUnavailable(
+                "TinyGate is rate limiting",
+                code=ErrorCode.RATE_LIMITED,
+                request_sent=False,
+                status_code=429,
+            )
+        if answer.status_code >= 500:
+            # TinyGate may have acted before failing: the outcome is unknown.
+            raise ProviderUnavailable(
+                f"TinyGate answered {answer.status_code}",
+                request_sent=True,
+                status_code=answer.status_code,
+            )
+        try:
+            data = answer.json()
+        except ValueError:
+            raise ProviderUnavailable(
+                "TinyGate answered something that is not JSON", status_code=answer.status_code
+            ) from None
+        return answer.status_code, data if isinstance(data, dict) else {}
 
     @staticmethod
     def _minor(amount: Money) -> int:
@@ -219,35 +204,44 @@ class TinyGateProvider:
         return amount.minor_units
 
     @staticmethod
-    def _failed(answer: dict[str, Any], message: str) -> ProviderResult:
-        error = answer["error"]
+    def _failed(status: int, answer: dict[str, Any], message: str) -> ProviderResult:
+        own = str((answer.get("error") or {}).get("code", "unknown"))
+        if status == 402:
+            code = DECLINES.get(own, ErrorCode.CARD_DECLINED)
+        elif status == 409:
+            code = ErrorCode.INVALID_STATE
+        elif own == "not_found":
+            code = ErrorCode.NOT_FOUND
+        else:
+            code = ErrorCode.INVALID_AMOUNT
         return ProviderResult(
             status=S.FAILED,
-            error=ErrorInfo(code=error["standard"], message=message, decline_code=error["code"]),
+            error=ErrorInfo(code=code.value, message=message, decline_code=own),
             raw=answer,
         )
 
-    # -- operations --------------------------------------------------------------
+    # -- operations ------------------------------------------------------------------
     @paygate.hookimpl
     def paygate_authorize(self, request: PaymentRequest) -> ProviderResult:
-        self._check_key()
         method = request.method
         if method.kind != "card":
             raise InvalidRequest("TinyGate takes cards only", param="method")
-        amount = self._minor(request.amount)
-        answer = self.api.call(
-            request.idempotency_key,
-            lambda: self.api.charge(
-                method.digits,
-                amount,
-                request.amount.currency,
-                request.capture,
-                request.transaction_id,
-            ),
-        )
-        if "error" in answer:
-            log.info("tinygate declined %s: %s", request.transaction_id, answer["error"]["code"])
-            return self._failed(answer, "The card was declined.")
+        body = {
+            "amount": self._minor(request.amount),
+            "currency": request.amount.currency,
+            "card": {
+                "number": method.digits,
+                "exp_month": method.exp_month,
+                "exp_year": method.exp_year,
+                "cvc": method.cvc.get_secret_value() if method.cvc else None,
+            },
+            "capture": request.capture,
+            "transaction_id": request.transaction_id,
+        }
+        status, answer = self._call("POST", "/v1/charges", body, key=request.idempotency_key)
+        if status != 200:
+            log.info("tinygate declined %s", request.transaction_id)
+            return self._failed(status, answer, "The card was declined.")
         charge = answer["charge"]
         log.info("tinygate %s %s", charge["status"], charge["id"])
         return ProviderResult(
@@ -259,12 +253,15 @@ class TinyGateProvider:
 
     @paygate.hookimpl
     def paygate_capture(self, request: CaptureRequest) -> ProviderResult:
-        self._check_key()
         ref = str(request.provider_reference)
-        amount = request.amount.minor_units
-        answer = self.api.call(request.idempotency_key, lambda: self.api.capture(ref, amount))
-        if "error" in answer:
-            return self._failed(answer, "TinyGate cannot capture this charge.")
+        status, answer = self._call(
+            "POST",
+            f"/v1/charges/{ref}/capture",
+            {"amount": request.amount.minor_units},
+            key=request.idempotency_key,
+        )
+        if status != 200:
+            return self._failed(status, answer, "TinyGate cannot capture this charge.")
         return ProviderResult(
             status=S.CAPTURED,
             provider_reference=ref,
@@ -275,52 +272,80 @@ class TinyGateProvider:
 
     @paygate.hookimpl
     def paygate_void(self, request: VoidRequest) -> ProviderResult:
-        self._check_key()
         ref = str(request.provider_reference)
-        answer = self.api.call(request.idempotency_key, lambda: self.api.void(ref))
-        if "error" in answer:
-            return self._failed(answer, "TinyGate cannot void this charge.")
+        status, answer = self._call(
+            "POST", f"/v1/charges/{ref}/void", {}, key=request.idempotency_key
+        )
+        if status != 200:
+            return self._failed(status, answer, "TinyGate cannot void this charge.")
         return ProviderResult(status=S.VOIDED, provider_reference=ref, raw=answer)
 
     @paygate.hookimpl
     def paygate_refund(self, request: RefundRequest) -> ProviderResult:
-        self._check_key()
         ref = str(request.provider_reference)
-        amount = request.amount.minor_units
-        answer = self.api.call(request.idempotency_key, lambda: self.api.refund(ref, amount))
-        if "error" in answer:
-            return self._failed(answer, "TinyGate cannot refund this much.")
+        status, answer = self._call(
+            "POST",
+            f"/v1/charges/{ref}/refunds",
+            {"amount": request.amount.minor_units},
+            key=request.idempotency_key,
+        )
+        if status != 200:
+            return self._failed(status, answer, "TinyGate cannot refund this much.")
+        return self._refunded(ref, answer, request.amount)
+
+    @staticmethod
+    def _refunded(ref: str, answer: dict[str, Any], amount: Money | None) -> ProviderResult:
         charge = answer["charge"]
         done = charge["refunded"] == charge["captured"]
         return ProviderResult(
             status=S.REFUNDED if done else S.PARTIALLY_REFUNDED,
             provider_reference=ref,
             operation_reference=answer["refund_id"],
-            amount=request.amount,
+            amount=amount,
             raw=answer,
         )
 
     @paygate.hookimpl
     def paygate_fetch_transaction(self, request: FetchRequest) -> ProviderResult | None:
-        self._check_key()
-        # A lost answer: TinyGate replays it for the same idempotency key.
-        answer = self.api.answers.get(request.idempotency_key)
-        if answer is None and request.of_operation in (Operation.AUTHORIZE, Operation.PURCHASE):
-            answer = self.api.find(request.transaction_id)
-        if answer is None:
+        # TinyGate keeps the answer it gave to each idempotency key: that is
+        # the outcome of exactly the operation asked about (of_operation).
+        status, replay = self._call(
+            "GET", "/v1/requests/" + quote(request.idempotency_key, safe="")
+        )
+        if status == 200:
+            code, answer = int(replay["status"]), replay["answer"]
+            if code != 200:
+                return self._failed(code, answer, "TinyGate refused this operation.")
+            ref = str(answer["charge"]["id"])
+            if request.of_operation is Operation.REFUND:
+                return self._refunded(ref, answer, request.amount)
+            if request.of_operation is Operation.CAPTURE:
+                return ProviderResult(
+                    status=S.CAPTURED,
+                    provider_reference=ref,
+                    operation_reference=answer["capture_id"],
+                    amount=request.amount,
+                    raw=answer,
+                )
+            return self._charge_result(answer["charge"])
+        # No answer under that key. Only a payment can be found another way
+        # (by the transaction id sent with it); a capture, void or refund with
+        # no trace under its own key never reached TinyGate.
+        if request.of_operation not in (Operation.AUTHORIZE, Operation.PURCHASE):
             return None
-        if "error" in answer:
-            return self._failed(answer, "The card was declined.")
-        charge = self.api.charges[answer["charge"]["id"]]
-        status = {
-            "authorized": S.AUTHORIZED,
-            "captured": S.CAPTURED,
-            "voided": S.VOIDED,
-            "refunded": S.REFUNDED,
-        }[charge.status]
-        if charge.status == "captured" and charge.refunded:
+        status, found = self._call(
+            "GET", "/v1/charges?transaction_id=" + quote(request.transaction_id, safe="")
+        )
+        if status != 200:
+            return None
+        return self._charge_result(found["charge"])
+
+    @staticmethod
+    def _charge_result(charge: dict[str, Any]) -> ProviderResult:
+        status = STATUSES[charge["status"]]
+        if charge["status"] == "captured" and charge["refunded"]:
             status = S.PARTIALLY_REFUNDED
-        return ProviderResult(status=status, provider_reference=charge.id, raw=vars(charge).copy())
+        return ProviderResult(status=status, provider_reference=charge["id"], raw=charge)
 
     @paygate.hookimpl
     def paygate_parse_webhook(self, request: WebhookRequest) -> WebhookEvent:
@@ -353,7 +378,7 @@ class TinyGateProvider:
         except (ValueError, KeyError, TypeError):
             raise InvalidRequest("not a TinyGate event", param="body") from None
 
-    # -- fees --------------------------------------------------------------------
+    # -- fees ----------------------------------------------------------------------
     @paygate.hookimpl
     def paygate_calculate_fees(self, context: FeeContext) -> list[FeeLine]:
         table = json.loads(files("paygate_tinygate").joinpath("fees.json").read_text())
