@@ -59,6 +59,15 @@ class ImmutableInvoice(InvalidState):
     """A finalized invoice is never changed: issue a new document instead."""
 
 
+class PaymentFailed(InvalidState):
+    """The charge for a purchase made now (a subscription's first period, an
+    upgrade, an add-on) failed: nothing was bought. ``decline_code`` says why."""
+
+    def __init__(self, message: str, *, decline_code: str) -> None:
+        super().__init__(message)
+        self.decline_code = decline_code
+
+
 class RunnerBusy(InvalidState):
     """Another renewal runner holds the single-runner lock (SQLite)."""
 
@@ -70,6 +79,7 @@ __all__ = [
     "CurrencyMismatch",
     "ImmutableInvoice",
     "InvalidTransition",
+    "PaymentFailed",
     "RunnerBusy",
     "StalePreview",
     "UnknownPrice",

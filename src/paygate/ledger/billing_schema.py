@@ -72,6 +72,9 @@ subscriptions = Table(
     Column("offer", String(160), nullable=False),
     Column("cycle", String(64), nullable=False),
     Column("anchor", Date, nullable=False),
+    # Periods are numbered for ever (usage and invoices key on the number);
+    # a cycle switch moves the anchor, which applies from period anchor_index.
+    Column("anchor_index", Integer, nullable=False),
     Column("period_index", Integer, nullable=False),
     Column("period_start", Date, nullable=False),
     Column("period_end", Date, nullable=False),
@@ -166,6 +169,8 @@ invoice_lines = Table(
     Column("item_id", String(64)),
     Column("quantity", BigInteger, nullable=False),
     Column("amount_minor", BigInteger, nullable=False),
+    # What a charge line charged after discounts: the base of a later credit.
+    Column("net_minor", BigInteger),
     Column("period_start", Date),
     Column("period_end", Date),
     # A credit line names the line whose charge it gives back (lesson 5).
