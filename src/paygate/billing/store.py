@@ -419,7 +419,8 @@ class Store:
     ) -> bool:
         """Store one usage event; ``False`` if that ``event_id`` was already recorded."""
         done = conn.execute(
-            self._insert(usage_events).values(
+            self._insert(usage_events)
+            .values(
                 event_id=event_id,
                 subscription_id=subscription_id,
                 metric=metric,
@@ -427,8 +428,9 @@ class Store:
                 occurred_at=occurred_at,
                 period_index=period_index,
             )
-        )
-        return bool(done.rowcount)
+            .returning(usage_events.c.event_id)
+        ).first()
+        return done is not None
 
     def usage(self, conn: Connection, subscription_id: str, period_index: int) -> dict[str, int]:
         rows = conn.execute(
