@@ -119,3 +119,11 @@ def account_with_card(
     acct = billing.create_account(OWNER.ref, currency=currency, timezone=tz)
     billing.add_payment_method(OWNER, acct.id, card(number), idempotency_key="card-1")
     return acct.id
+
+
+def card_declines(billing: Billing, account_id: str, declines: bool = True) -> None:
+    """The issuer starts (or stops) declining the account's stored card, as a
+    real card does when funds run out: the sandbox's stored-method outcome."""
+    token = billing.account(OWNER, account_id).payment_method.token  # type: ignore[union-attr]
+    sandbox = billing.payments.plugin("sandbox")
+    sandbox._stored[token].outcome = "decline_on_charge" if declines else "ok"
