@@ -308,7 +308,12 @@ def _renew(billing: Billing, sub_id: str, report: RunReport) -> None:
 
 
 def run_once(
-    billing: Billing, *, batch: int = 50, lease_seconds: float = 120.0, worker: str | None = None
+    billing: Billing,
+    *,
+    batch: int = 50,
+    lease_seconds: float = 120.0,
+    worker: str | None = None,
+    max_rounds: int = 10_000,
 ) -> RunReport:
     from paygate.billing.service import RunReport
 
@@ -324,15 +329,18 @@ def run_once(
     if single:
         _take_lock(billing, worker, lease)
     try:
-        while True:
+        # Claim until nothing is due: a subscription behind by several periods
+        # renews one period per claim (each step moves its next action
+        # forward, or parks it), so the loop ends.
+        for _ in range(max_rounds):
             ids = claim(billing, worker, batch, lease)
+            if not ids:
+                break
             report.claimed += len(ids)
             for sub_id in ids:
                 process(billing, sub_id, worker, report)
-            if single and ids:
+            if single:
                 _take_lock(billing, worker, lease)  # still ours: extend it
-            if len(ids) < batch:
-                break
     finally:
         if single:
             _release_lock(billing, worker)

@@ -373,6 +373,24 @@ class Billing:
         self._deliver(since)
         return stored
 
+    def remove_payment_method(self, actor: Actor, account_id: str) -> None:
+        """Forget the account's payment method (renewals then fail as
+        ``no_payment_method``, which is never retried: add a new one)."""
+        with self.store.write() as conn:
+            acct = self.store.account(conn, account_id)
+            self._authorize(actor, Action.PAY, acct)
+            conn.execute(
+                update(accounts)
+                .where(accounts.c.id == account_id)
+                .values(payment_method=None, updated_at=self.now())
+            )
+            self._emit(
+                conn,
+                "payment_method.removed",
+                account_id,
+                f"account:{account_id}:pm_removed:{self.now().isoformat()}",
+            )
+
     # -- subscriptions -------------------------------------------------------------------
     def subscription(self, actor: Actor, subscription_id: str) -> Subscription:
         with self.store.read() as conn:
@@ -1047,17 +1065,18 @@ class Billing:
             raise InvalidTransition(f"subscription {sub.id} is not frozen")
         tz = zone(acct.timezone)
         today = min(local_date(now, tz), sub.frozen_until or local_date(now, tz))
+        # The current period ends later by the days spent frozen (what was
+        # paid for and not used is kept); later periods count from that end.
         shift = timedelta(days=max((today - sub.frozen_on).days, 0))
-        anchor = sub.anchor + shift
-        interval = self.catalog.cycle(sub.cycle).interval
-        moved = period(anchor, interval, sub.period_index - sub.anchor_index)
+        moved = Period(sub.period_index, sub.period_start + shift, sub.period_end + shift)
         self.store.update_subscription(
             conn,
             sub,
             now,
             billing_state=BillingState.ACTIVE.value,
             entitlement=Entitlement.ACTIVE.value,
-            anchor=anchor,
+            anchor=moved.end,
+            anchor_index=sub.period_index + 1,
             period_start=moved.start,
             period_end=moved.end,
             frozen_on=None,
