@@ -143,8 +143,8 @@ def _next_action(billing: Billing, sub_id: str) -> datetime | None:
 
 
 def _settle_invoices(billing: Billing, sub_id: str, report: RunReport) -> None:
-    """Charge what is owed now: drafts left by a crash (a pending attempt) and
-    open invoices whose retry time has come."""
+    """Charge what is owed now: renewal drafts and drafts with a pending
+    attempt (left by a crash), and open invoices whose retry time has come."""
     now = billing.now()
     with billing.store.read() as conn:
         rows = conn.execute(
@@ -153,6 +153,9 @@ def _settle_invoices(billing: Billing, sub_id: str, report: RunReport) -> None:
             .where(
                 or_(
                     and_(invoices.c.status == OPEN, invoices.c.next_attempt_at <= now),
+                    # A renewal draft is always owed (a crash may have come
+                    # before its first attempt was even written).
+                    and_(invoices.c.status == DRAFT, invoices.c.reason == "renewal"),
                     and_(
                         invoices.c.status == DRAFT,
                         invoices.c.id.in_(
@@ -307,6 +310,16 @@ def _renew(billing: Billing, sub_id: str, report: RunReport) -> None:
         _count(report, settled.status)
 
 
+def _stuck_attempts(billing: Billing) -> bool:
+    with billing.store.read() as conn:
+        return (
+            conn.execute(
+                select(payment_attempts.c.id).where(payment_attempts.c.status == "pending").limit(1)
+            ).first()
+            is not None
+        )
+
+
 def run_once(
     billing: Billing,
     *,
@@ -314,6 +327,7 @@ def run_once(
     lease_seconds: float = 120.0,
     worker: str | None = None,
     max_rounds: int = 10_000,
+    reconcile_after: float | None = 300.0,
 ) -> RunReport:
     from paygate.billing.service import RunReport
 
@@ -328,6 +342,11 @@ def run_once(
     single = billing.store.dialect == "sqlite"
     if single:
         _take_lock(billing, worker, lease)
+    if reconcile_after is not None and _stuck_attempts(billing):
+        # A worker killed during a charge leaves the ledger's operation
+        # pending: reconcile asks the gateway what happened, after which the
+        # same key answers with the outcome (or may be sent again).
+        billing.payments.reconcile(pending_older_than=reconcile_after)
     try:
         # Claim until nothing is due: a subscription behind by several periods
         # renews one period per claim (each step moves its next action

@@ -1239,14 +1239,30 @@ class Billing:
         return lines, (nxt, anchor, anchor_index, new_cycle, entries, removed)
 
     def run_once(
-        self, *, batch: int = 50, lease_seconds: float = 120.0, worker: str | None = None
+        self,
+        *,
+        batch: int = 50,
+        lease_seconds: float = 120.0,
+        worker: str | None = None,
+        reconcile_after: float | None = 300.0,
     ) -> RunReport:
         """Renew, retry and end what is due, once. Safe to run from many
         processes at once (PostgreSQL: ``FOR UPDATE SKIP LOCKED`` leases);
-        on SQLite a second concurrent runner gets :class:`RunnerBusy`."""
+        on SQLite a second concurrent runner gets :class:`RunnerBusy`.
+
+        :param reconcile_after: charges left pending by a killed worker are
+            reconciled with the gateway (``Payments.reconcile``) once this
+            many seconds old; ``None``: never here.
+        """
         from paygate.billing.runner import run_once
 
-        return run_once(self, batch=batch, lease_seconds=lease_seconds, worker=worker)
+        return run_once(
+            self,
+            batch=batch,
+            lease_seconds=lease_seconds,
+            worker=worker,
+            reconcile_after=reconcile_after,
+        )
 
 
 #: The permission each change asks for.
