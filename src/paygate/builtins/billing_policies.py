@@ -37,7 +37,7 @@ HARD_DECLINES: frozenset[str] = frozenset(
         "invalid_request",
     }
 )
-_KEYS = frozenset({"proration", "retry_days", "series"})
+_KEYS = frozenset({"proration", "retry_days", "series", "catalog"})
 
 
 class BillingPolicies:
