@@ -338,7 +338,6 @@ def run_once(
     worker = worker or new_id("run")
     lease = timedelta(seconds=lease_seconds)
     report = RunReport()
-    since = billing._last_seq()
     single = billing.store.dialect == "sqlite"
     if single:
         _take_lock(billing, worker, lease)
@@ -363,7 +362,7 @@ def run_once(
     finally:
         if single:
             _release_lock(billing, worker)
-    billing._deliver(since)
+    billing._deliver()
     return report
 
 

@@ -228,20 +228,17 @@ class Billing:
             conn, type=event_type, account_id=account_id, dedupe_key=key, now=self.now(), **kw
         )
 
-    def _deliver(self, since: int) -> None:
-        """Hand events committed since ``since`` to ``paygate_billing_event``."""
+    def _deliver(self) -> None:
+        """Hand undelivered outbox events to ``paygate_billing_event``, in order,
+        then mark them delivered (at least once: a crash in between, or two
+        processes at once, may deliver an event twice; ``seq`` tells)."""
         with self.store.read() as conn:
-            found = self.store.events(conn, after=since, undelivered=True)
+            found = self.store.events(conn, undelivered=True)
         for event in found:
             self.hook.paygate_billing_event(event=event)
         if found:
             with self.store.write() as conn:
                 self.store.mark_delivered(conn, [e.seq for e in found], self.now())
-
-    def _last_seq(self) -> int:
-        with self.store.read() as conn:
-            found = self.store.events(conn, after=0, limit=1_000_000)
-        return found[-1].seq if found else 0
 
     def _entries(self, sub: Subscription) -> list[Entry]:
         return [Entry(i.id, self.catalog.offer(i.offer), i.quantity) for i in sub.active_items()]
@@ -284,7 +281,9 @@ class Billing:
                 )
             )
             self._emit(conn, "account.created", new, f"account:{new}:created")
-            return self.store.account(conn, new)
+            made = self.store.account(conn, new)
+        self._deliver()
+        return made
 
     def add_member(self, account_id: str, user: str, role: str = "multi_user") -> None:
         """Add a multi-user to an account (they use it; they never see its billing)."""
@@ -318,7 +317,9 @@ class Billing:
                 f"account:{account_id}:nonprofit:{granted}:{self.now().isoformat()}",
                 payload={"by": actor.ref},
             )
-            return self.store.account(conn, account_id)
+            granted_now = self.store.account(conn, account_id)
+        self._deliver()
+        return granted_now
 
     def add_payment_method(
         self,
@@ -330,7 +331,6 @@ class Billing:
     ) -> StoredPaymentMethod:
         """Check the card (the $1 verify, voided at once), store it, make it the
         account's method, and retry the account's open invoices at once."""
-        since = self._last_seq()
         with self.store.read() as conn:
             acct = self.store.account(conn, account_id)
         self._authorize(actor, Action.PAY, acct)
@@ -370,7 +370,7 @@ class Billing:
             ]
         for invoice_id in open_ids:  # a new card retries what is owed, now
             self._collect(invoice_id, retry_now=True)
-        self._deliver(since)
+        self._deliver()
         return stored
 
     def remove_payment_method(self, actor: Actor, account_id: str) -> None:
@@ -390,6 +390,7 @@ class Billing:
                 account_id,
                 f"account:{account_id}:pm_removed:{self.now().isoformat()}",
             )
+        self._deliver()
 
     # -- subscriptions -------------------------------------------------------------------
     def subscription(self, actor: Actor, subscription_id: str) -> Subscription:
@@ -412,7 +413,6 @@ class Billing:
         """Start a subscription, charged in advance for its first period with
         the account's stored method. The same ``idempotency_key`` returns the
         same subscription and never charges twice."""
-        since = self._last_seq()
         if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 200:
             raise InvalidRequest(
                 "idempotency_key is a 1-200 character string", param="idempotency_key"
@@ -516,7 +516,7 @@ class Billing:
                 assert found is not None  # made with the subscription, in one transaction
                 invoice = found
         settled = self._collect(invoice.id)
-        self._deliver(since)
+        self._deliver()
         self._raise_if_aborted(settled)
         with self.store.read() as conn:
             return self.store.subscription(conn, sub_id)
@@ -889,7 +889,6 @@ class Billing:
 
         if not isinstance(preview, Preview):
             raise InvalidRequest("apply takes a Preview from a preview_* call", param="preview")
-        since = self._last_seq()
         now = self.now()
         with self.store.write() as conn:
             sub = self.store.subscription(conn, preview.subscription_id, lock=True)
@@ -931,7 +930,7 @@ class Billing:
         if invoice is not None:
             settled = self._collect(invoice.id)
             self._raise_if_aborted(settled)
-        self._deliver(since)
+        self._deliver()
         with self.store.read() as conn:
             return self.store.subscription(conn, preview.subscription_id)
 
@@ -949,7 +948,6 @@ class Billing:
         nothing is refunded here: credit notes belong to the invoices layer)."""
         if at not in ("period_end", "now"):
             raise InvalidRequest("at must be 'period_end' or 'now'", param="at")
-        since = self._last_seq()
         now = self.now()
         with self.store.write() as conn:
             sub = self.store.subscription(conn, subscription_id, lock=True)
@@ -986,7 +984,7 @@ class Billing:
                     subscription_id=sub.id,
                     payload={"by": actor.ref, "at": sub.period_end.isoformat()},
                 )
-        self._deliver(since)
+        self._deliver()
         return (
             self.subscription(actor, subscription_id)
             if not actor.staff
@@ -1010,6 +1008,7 @@ class Billing:
                 f"{sub.id}:reactivated:{sub.version}",
                 subscription_id=sub.id,
             )
+        self._deliver()
         return self._get(subscription_id)
 
     def freeze(self, actor: Actor, subscription_id: str, *, days: int) -> Subscription:
@@ -1048,6 +1047,7 @@ class Billing:
                 subscription_id=sub.id,
                 payload={"until": until.isoformat()},
             )
+        self._deliver()
         return self._get(subscription_id)
 
     def unfreeze(self, actor: Actor, subscription_id: str) -> Subscription:
@@ -1058,6 +1058,7 @@ class Billing:
             acct = self.store.account(conn, sub.account_id)
             self._authorize(actor, Action.FREEZE, acct)
             self._resume(conn, sub, acct, now)
+        self._deliver()
         return self._get(subscription_id)
 
     def _resume(self, conn: Connection, sub: Subscription, acct: Account, now: datetime) -> None:

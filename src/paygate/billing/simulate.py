@@ -159,7 +159,7 @@ def simulate(
             clock["now"] = max(clock["now"], min(candidates))
             if upcoming is not None and upcoming <= clock["now"]:
                 _, kind, arg = events.pop(0)
-                for sub_id, acct in zip(subs, accounts, strict=True):
+                for sub_id, account_id in zip(subs, accounts, strict=True):
                     try:
                         if kind == "upgrade":
                             billing.apply(OWNER, billing.preview_change(OWNER, sub_id, plan=arg))
@@ -171,7 +171,7 @@ def simulate(
                             cards += 1
                             billing.add_payment_method(
                                 OWNER,
-                                acct,
+                                account_id,
                                 Card(_CARDS[cards % 2], 12, 2034, "123"),
                                 idempotency_key=f"card-{cards}",
                             )

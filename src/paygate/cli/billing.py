@@ -190,7 +190,7 @@ def simulate_command(
             echo=None if quiet else click.echo,
         )
         took = time.perf_counter() - started
-    console.print(
+    click.echo(
         f"{result.invoices} invoices ({result.paid} paid, {result.open} open, "
         f"{result.uncollectible} uncollectible) for {count} subscription(s) over {months} "
         f"months, {result.runs} runner passes, {took:.2f} s"
