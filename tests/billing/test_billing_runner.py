@@ -104,7 +104,7 @@ def test_dunning_retries_then_past_due_and_the_end_state(billing: Billing, clock
         clock.now = max(clock.now, (billing.invoices(OWNER, acct)[-1].next_attempt_at or clock.now))
         billing.run_once()
         tried.append(billing.invoices(OWNER, acct)[-1].next_attempt_at)
-    inv = [i for i in billing.invoices(OWNER, acct) if i.reason == "renewal"][0]
+    inv = next(i for i in billing.invoices(OWNER, acct) if i.reason == "renewal")
     assert inv.attempt_count == 5  # the first try and 4 retries (days 1, 3, 5, 7)
     first = datetime(2027, 2, 28, 12, tzinfo=UTC)
     assert tried[:4] == [first + timedelta(days=d) for d in (1, 3, 5, 7)]
@@ -216,6 +216,7 @@ def test_the_safety_bound_parks_instead_of_charging(
 
 def test_a_second_sqlite_runner_is_told_so(tmp_path: object, clock: Clock) -> None:
     from conftest import make_payments
+
     from paygate.billing.runner import _take_lock
 
     url = f"sqlite:///{tmp_path}/b.sqlite3"

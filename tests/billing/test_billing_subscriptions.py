@@ -193,7 +193,7 @@ def test_two_upgrades_in_a_row_never_over_credit(billing: Billing, clock: Clock)
         paygate.Money("0", "USD"),
     )
     assert -sum(ln.amount.amount for ln in credits) <= charged.amount
-    debit = [ln for ln in second.lines if ln.kind == "proration_debit"][0]
+    debit = next(ln for ln in second.lines if ln.kind == "proration_debit")
     assert debit.amount == paygate.Money("41.25", "USD")  # 165.00 x 7/28
 
 
@@ -207,11 +207,10 @@ def test_credits_come_from_the_stored_line_after_a_price_change(
     acct = account_with_card(billing)
     sub = billing.subscribe(OWNER, acct, "webinar/s25", idempotency_key="s")  # charged 30.00
     # the host raises the price from Feb 1: the running period was charged 30.00
-    raised = text.replace(
-        '[[products.webinar.sizes.s25.prices]]\ncurrency = "USD"\namount = "30.00"\nvalid_from = 2026-01-01\n',
-        '[[products.webinar.sizes.s25.prices]]\ncurrency = "USD"\namount = "30.00"\nvalid_from = 2026-01-01\n\n'
-        '[[products.webinar.sizes.s25.prices]]\ncurrency = "USD"\namount = "44.00"\nvalid_from = 2027-02-01\n',
-    )
+    head = "[[products.webinar.sizes.s25.prices]]\n"
+    old = head + 'currency = "USD"\namount = "30.00"\nvalid_from = 2026-01-01\n'
+    new = head + 'currency = "USD"\namount = "44.00"\nvalid_from = 2027-02-01\n'
+    raised = text.replace(old, old + "\n" + new)
     assert raised != text
     billing.catalog = Catalog.loads(raised)
     clock.set(2027, 2, 14)

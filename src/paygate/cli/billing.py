@@ -172,7 +172,6 @@ def simulate_command(
         declines=[d for d, _ in (_at(v) for v in decline)],
         new_cards=[d for d, _ in (_at(v) for v in new_card)],
     )
-    console = Console()
     with tempfile.TemporaryDirectory(prefix="paygate-simulate-") as tmp:
         started = time.perf_counter()
         result = simulate(
