@@ -7,8 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from billing_helpers import OWNER, Clock, account_with_card, card_declines
 from click.testing import CliRunner
-from conftest import OWNER, Clock, account_with_card, card_declines
 
 import paygate
 from paygate.billing import Billing, BillingEvent, RetryDecision, TaxLine
@@ -82,7 +82,7 @@ def test_host_hooks_shape_invoices_proration_retries_and_hear_events(
 
 
 def test_cli_details_run_and_a_refused_actor(tmp_path: Path, clock: Clock) -> None:
-    from conftest import make_payments
+    from billing_helpers import make_payments
 
     url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
     config = tmp_path / "paygate.toml"
@@ -138,3 +138,24 @@ def test_cli_simulate_prints_each_invoice() -> None:
     assert any("2027-03-31  INV-000004  renewal   open" in ln for ln in lines)
     assert any("2027-04-02  INV-000004  renewal   paid" in ln for ln in lines)
     assert "invoices (" in lines[-1]
+
+
+def test_cli_billing_demo_tells_the_seed_story() -> None:
+    out = CliRunner().invoke(main, ["billing", "demo"])
+    assert out.exit_code == 0, out.output
+    text = out.output
+    for words in (
+        "INV-000001 subscribe paid",
+        "2027-02-28  The runner renews it",
+        "Unused 17/31 of Webinar 25 attendees",
+        "minutes: 60 past the 100 included",
+        "renewal   open",
+        "is now paid",
+        "renews 2027-05-15",
+        "Annual billing discount (20 %)",
+        "Nonprofit discount (10 %)",
+        "status canceled",
+        "refused 6 of 6",
+    ):
+        assert words in text, words
+    assert "PROBLEM" not in text

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from conftest import OWNER, STAFF, Clock, account_with_card, card, card_declines, charges
+from billing_helpers import OWNER, STAFF, Clock, account_with_card, card, card_declines, charges
 
 import paygate
 from paygate.billing import Billing, RunnerBusy
@@ -215,7 +215,7 @@ def test_the_safety_bound_parks_instead_of_charging(
 
 
 def test_a_second_sqlite_runner_is_told_so(tmp_path: object, clock: Clock) -> None:
-    from conftest import make_payments
+    from billing_helpers import make_payments
 
     from paygate.billing.runner import _take_lock
 

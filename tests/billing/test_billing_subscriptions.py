@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from conftest import OWNER, STAFF, Clock, account_with_card, card, card_declines, charges
+from billing_helpers import OWNER, STAFF, Clock, account_with_card, card, card_declines, charges
 
 import paygate
 from paygate.billing import (

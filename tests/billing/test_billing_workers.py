@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from billing_helpers import OWNER, card
 from billing_workers import make_payments, renew_worker
-from conftest import OWNER, card
 from sqlalchemy import select
 
 from paygate.billing import Billing

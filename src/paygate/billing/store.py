@@ -275,7 +275,13 @@ class Store:
         rows = conn.execute(
             select(invoices)
             .where(invoices.c.account_id == account_id)
-            .order_by(invoices.c.created_at, invoices.c.id)
+            # Made at the same instant: in number order, drafts last.
+            .order_by(
+                invoices.c.created_at,
+                invoices.c.number.is_(None),
+                invoices.c.number,
+                invoices.c.id,
+            )
         ).all()
         return [self._invoice(conn, r) for r in rows]
 

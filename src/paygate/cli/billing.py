@@ -129,6 +129,18 @@ def _at(value: str) -> tuple[date, str]:
         ) from None
 
 
+@billing_group.command("demo")
+def demo_command() -> None:
+    """The seed's billing story end to end on the sandbox (a simulated year)."""
+    import sys
+
+    from paygate.billing.demo import run_billing_demo
+
+    with tempfile.TemporaryDirectory(prefix="paygate-billing-demo-") as tmp:
+        code = run_billing_demo(Path(tmp) / "demo.sqlite3", click.echo)
+    sys.exit(code)
+
+
 @billing_group.command("simulate")
 @click.option("--from", "start", default="2027-01-31", show_default=True, help="First day.")
 @click.option("--months", type=click.IntRange(min=1, max=600), default=14, show_default=True)
