@@ -41,8 +41,8 @@ def run_billing_demo(database: Path, echo: Callable[[str], object]) -> int:
     billing = Billing(payments, clock=lambda: now["t"])
     problems: list[str] = []
 
-    def at(*day: int) -> None:
-        now["t"] = datetime(*day, 9, tzinfo=UTC)  # type: ignore[misc]
+    def at(year: int, month: int, day: int) -> None:
+        now["t"] = datetime(year, month, day, 9, tzinfo=UTC)
 
     def step(text: str) -> None:
         echo(f"\n{now['t'].date()}  {text}")
