@@ -62,7 +62,7 @@ def run_billing_demo(database: Path, echo: Callable[[str], object]) -> int:
             f"    plan {d.plan} ({d.plan_size} attendees), {d.cycle}, {d.price}, "
             f"status {d.status}, renews {d.renewal_date}, {d.payment_method}"
         )
-        for metric, (inc, used, left) in d.allowances.items():
+        for metric, (inc, _used, left) in d.allowances.items():
             echo(f"    free {metric}: {left} left of {inc}")
         echo(f"    next charge: {d.next_charge_total}")
 
@@ -149,10 +149,14 @@ def run_billing_demo(database: Path, echo: Callable[[str], object]) -> int:
             lambda: billing.details(SUB_ACCOUNT_OWNER, child.id),
             lambda: billing.invoices(SUB_ACCOUNT_OWNER, child.id),
             lambda: billing.add_payment_method(
-                SUB_ACCOUNT_OWNER, child.id, Card("4242424242424242", 12, 2034, "123"),
+                SUB_ACCOUNT_OWNER,
+                child.id,
+                Card("4242424242424242", 12, 2034, "123"),
                 idempotency_key="x",
             ),
-            lambda: billing.subscribe(SUB_ACCOUNT_OWNER, child.id, "webinar/s25", idempotency_key="x"),
+            lambda: billing.subscribe(
+                SUB_ACCOUNT_OWNER, child.id, "webinar/s25", idempotency_key="x"
+            ),
             lambda: billing.details(SUB_ACCOUNT_OWNER, acct),
             lambda: billing.preview_add_addon(SUB_ACCOUNT_OWNER, sub, "toll-free"),
         ]
