@@ -147,6 +147,9 @@ def test_cancel_stops_retries(billing: Billing, payments: paygate.Payments, cloc
         billing.run_once()
     inv = billing.invoices(OWNER, acct)[-1]
     assert inv.attempt_count == 1 and inv.next_attempt_at is None
+    # a new card after the cancel does not collect the stopped invoice either
+    billing.add_payment_method(OWNER, acct, card("5555555555554444"), idempotency_key="card-2")
+    assert billing.invoices(OWNER, acct)[-1].attempt_count == 1
     assert charges(payments) == 1
 
 

@@ -364,7 +364,12 @@ class Billing:
                 r.id
                 for r in conn.execute(
                     select(invoices.c.id).where(
-                        and_(invoices.c.account_id == account_id, invoices.c.status == OPEN)
+                        and_(
+                            invoices.c.account_id == account_id,
+                            invoices.c.status == OPEN,
+                            # still in dunning: a cancel stopped the others' retries
+                            invoices.c.next_attempt_at.is_not(None),
+                        )
                     )
                 ).all()
             ]
@@ -570,11 +575,11 @@ class Billing:
             inv = self.store.invoice(conn, invoice_id)
             if inv.status not in (DRAFT, OPEN):
                 return inv
+            # Retries stopped (a cancel) or not yet due: nothing to charge.
             if (
                 inv.status == OPEN
                 and not retry_now
-                and inv.next_attempt_at is not None
-                and inv.next_attempt_at > now
+                and (inv.next_attempt_at is None or inv.next_attempt_at > now)
             ):
                 return inv
             acct = self.store.account(conn, inv.account_id)
