@@ -320,3 +320,13 @@ def test_usage_is_idempotent_and_metered_only_where_sold(billing: Billing) -> No
         billing.record_usage(STAFF, sub.id, event_id="f", metric="gigabytes", quantity=1)
     with pytest.raises(BillingPermissionDenied):
         billing.record_usage(OWNER, sub.id, event_id="g", metric="minutes", quantity=1)
+
+
+def test_no_change_between_the_period_end_and_its_renewal(billing: Billing, clock: Clock) -> None:
+    acct = account_with_card(billing)
+    sub = billing.subscribe(OWNER, acct, "webinar/s25", idempotency_key="s")
+    clock.set(2027, 3, 2)  # the Feb 28 renewal has not run
+    with pytest.raises(InvalidTransition, match="due for renewal"):
+        billing.preview_change(OWNER, sub.id, plan="webinar/s100")
+    billing.run_once()
+    assert billing.preview_change(OWNER, sub.id, plan="webinar/s100").timing == "now"

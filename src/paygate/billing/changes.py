@@ -98,6 +98,12 @@ def plan_change(
     cycle = cat.cycle(sub.cycle)
     current = Period(sub.period_index, sub.period_start, sub.period_end)
     today = local_date(now, tz)
+    if now >= current.end_at(tz):
+        # The period is over and its renewal has not run yet: a change now
+        # would prorate a period that no longer runs.
+        raise InvalidTransition(
+            f"subscription {sub.id} is due for renewal: change it once the renewal has run"
+        )
     pending = dict(sub.pending or {})
     pending.pop("on_paid", None)
     if kind == "change_plan":
