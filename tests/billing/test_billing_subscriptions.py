@@ -330,3 +330,16 @@ def test_no_change_between_the_period_end_and_its_renewal(billing: Billing, cloc
         billing.preview_change(OWNER, sub.id, plan="webinar/s100")
     billing.run_once()
     assert billing.preview_change(OWNER, sub.id, plan="webinar/s100").timing == "now"
+
+
+def test_billing_needs_an_sql_database() -> None:
+    payments = paygate.Payments({"database_url": "memory"}, load_entrypoints=False)
+    with pytest.raises(paygate.errors.ConfigurationError, match="SQL database"):
+        Billing(payments)
+
+
+def test_a_billing_database_of_its_own(tmp_path: object, clock: Clock) -> None:
+    payments = paygate.Payments({"database_url": "memory"}, load_entrypoints=False)
+    billing = Billing(payments, database_url=f"sqlite:///{tmp_path}/b.sqlite3", clock=clock)
+    acct = account_with_card(billing)
+    assert billing.subscribe(OWNER, acct, "webinar/s25", idempotency_key="s").status == "active"
