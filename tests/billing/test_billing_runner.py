@@ -231,3 +231,25 @@ def test_a_second_sqlite_runner_is_told_so(tmp_path: object, clock: Clock) -> No
     clock.advance(seconds=61)  # its lease ran out (a killed runner)
     assert billing.run_once().claimed == 0
     payments.close()
+
+
+def test_a_plan_gone_from_the_catalog_parks_that_subscription_only(
+    billing: Billing, payments: paygate.Payments, clock: Clock
+) -> None:
+    from paygate.billing import Catalog
+
+    a = account_with_card(billing)
+    gone = billing.subscribe(OWNER, a, "webinar/s25", idempotency_key="s1")
+    kept = billing.subscribe(OWNER, a, "webinar/s100", idempotency_key="s2")
+    catalog = billing.catalog
+    billing.catalog = Catalog(
+        cycles=catalog.cycles,
+        offers={k: v for k, v in catalog.offers.items() if k != "webinar/s25"},
+    )
+    clock.set(2027, 2, 28)
+    report = billing.run_once()
+    assert report.parked == 1 and report.renewed == 1 and report.paid == 1
+    parked = billing._get(gone.id)
+    assert parked.status == "needs_review" and "webinar/s25" in (parked.review_reason or "")
+    assert billing._get(kept.id).period_start == date(2027, 2, 28)
+    assert charges(payments) == 3

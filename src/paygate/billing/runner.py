@@ -24,11 +24,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
-from paygate.billing.errors import RunnerBusy
+from paygate.billing.errors import RunnerBusy, StalePreview
 from paygate.billing.models import BillingState, Entitlement
 from paygate.billing.periods import local_midnight, zone
 from paygate.billing.store import DRAFT, OPEN, new_id
+from paygate.errors import PaygateError
 from paygate.ledger.billing_schema import (
     invoices,
     items,
@@ -183,6 +185,44 @@ def _count(report: RunReport, status: str) -> None:
 
 
 def process(billing: Billing, sub_id: str, worker: str, report: RunReport) -> None:
+    """One claimed subscription. A conflict with another worker (its lease ran
+    out while it still worked) is left to that worker; a billing error (a
+    plan or price gone from the catalog...) parks the subscription for review
+    instead of stopping the run for everyone."""
+    try:
+        _process(billing, sub_id, worker, report)
+    except (StalePreview, IntegrityError):
+        report.conflicts += 1
+    except PaygateError as exc:
+        _park(billing, sub_id, f"{type(exc).__name__}: {exc.message}")
+        report.parked += 1
+
+
+def _park(billing: Billing, sub_id: str, why: str) -> None:
+    now = billing.now()
+    with billing.store.write() as conn:
+        sub = billing.store.subscription(conn, sub_id, lock=True)
+        billing.store.update_subscription(
+            conn,
+            sub,
+            now,
+            billing_state=BillingState.NEEDS_REVIEW.value,
+            review_reason=why[:2000],
+            next_action_at=None,
+            lease_owner=None,
+            lease_until=None,
+        )
+        billing._emit(
+            conn,
+            "subscription.parked",
+            sub.account_id,
+            f"{sub.id}:parked:{sub.version}",
+            subscription_id=sub.id,
+            payload={"why": why[:500]},
+        )
+
+
+def _process(billing: Billing, sub_id: str, worker: str, report: RunReport) -> None:
     now = billing.now()
     with billing.store.read() as conn:
         sub = billing.store.subscription(conn, sub_id)

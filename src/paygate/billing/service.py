@@ -136,6 +136,7 @@ class RunReport:
     canceled: int = 0
     parked: int = 0
     resumed: int = 0
+    conflicts: int = 0
     invoices: list[str] = field(default_factory=list)
 
 
