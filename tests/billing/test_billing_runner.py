@@ -253,3 +253,62 @@ def test_a_plan_gone_from_the_catalog_parks_that_subscription_only(
     assert parked.status == "needs_review" and "webinar/s25" in (parked.review_reason or "")
     assert billing._get(kept.id).period_start == date(2027, 2, 28)
     assert charges(payments) == 3
+
+
+def test_simultaneous_collections_of_one_invoice_charge_once(
+    billing: Billing, payments: paygate.Payments, clock: Clock
+) -> None:
+    """A new card's immediate retry racing the runner's retry (threads)."""
+    import threading
+
+    acct = account_with_card(billing)
+    billing.subscribe(OWNER, acct, "webinar/s25", idempotency_key="s")
+    card_declines(billing, acct)
+    clock.set(2027, 2, 28)
+    billing.run_once()
+    inv = billing.invoices(OWNER, acct)[-1]
+    card_declines(billing, acct, declines=False)
+    barrier, errors = threading.Barrier(4), []
+
+    def collect() -> None:
+        barrier.wait(timeout=30)
+        try:
+            billing._collect(inv.id, retry_now=True)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=collect) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    clock.advance(minutes=5)
+    billing.run_once(reconcile_after=0)  # settles a call that saw "in progress"
+    assert billing.invoices(OWNER, acct)[-1].status == "paid"
+    assert charges(payments) == 2
+
+
+def test_simultaneous_subscribes_with_one_key_make_one_subscription(
+    billing: Billing, payments: paygate.Payments
+) -> None:
+    import threading
+
+    acct = account_with_card(billing)
+    barrier, made, errors = threading.Barrier(3), [], []
+
+    def subscribe() -> None:
+        barrier.wait(timeout=30)
+        try:
+            made.append(billing.subscribe(OWNER, acct, "webinar/s25", idempotency_key="k").id)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=subscribe) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(set(made)) == 1
+    assert all(type(e).__name__ == "ProviderUnavailable" for e in errors)  # "no answer yet"
+    assert charges(payments) == 1

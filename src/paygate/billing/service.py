@@ -20,6 +20,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, and_, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from paygate.billing.catalog import Catalog
 from paygate.billing.errors import (
@@ -436,91 +437,103 @@ class Billing:
                 )
         now = self.now()
         sub_id = "sub_" + fingerprint(account_id, idempotency_key)[:24]
-        with self.store.write() as conn:
-            acct = self.store.account(conn, account_id)
-            self._authorize(actor, Action.BUY, acct)
-            existing = conn.execute(
-                select(subscriptions.c.id).where(subscriptions.c.id == sub_id)
-            ).first()
-            if existing is None:
-                for o in [offer, *(e for e, _ in extras)]:
-                    if acct.currency not in o.currencies():
-                        raise CurrencyMismatch(
-                            f"{o.code} is not priced in the account's currency {acct.currency}",
-                            param="plan",
+
+        def start() -> Invoice:
+            with self.store.write() as conn:
+                acct = self.store.account(conn, account_id)
+                self._authorize(actor, Action.BUY, acct)
+                existing = conn.execute(
+                    select(subscriptions.c.id).where(subscriptions.c.id == sub_id)
+                ).first()
+                if existing is None:
+                    for o in [offer, *(e for e, _ in extras)]:
+                        if acct.currency not in o.currencies():
+                            raise CurrencyMismatch(
+                                f"{o.code} is not priced in the account's currency {acct.currency}",
+                                param="plan",
+                            )
+                        o.price(acct.currency, local_date(now, zone(acct.timezone)))
+                    if acct.payment_method is None:
+                        raise InvalidTransition(
+                            "add a payment method first (subscriptions are charged in advance)",
+                            param="payment_method",
                         )
-                    o.price(acct.currency, local_date(now, zone(acct.timezone)))
-                if acct.payment_method is None:
-                    raise InvalidTransition(
-                        "add a payment method first (subscriptions are charged in advance)",
-                        param="payment_method",
+                    tz = zone(acct.timezone)
+                    anchor = local_date(now, tz)
+                    first = period(anchor, cyc.interval, 0)
+                    conn.execute(
+                        insert(subscriptions).values(
+                            id=sub_id,
+                            account_id=account_id,
+                            offer=offer.code,
+                            cycle=cyc.code,
+                            anchor=anchor,
+                            anchor_index=0,
+                            period_index=0,
+                            period_start=first.start,
+                            period_end=first.end,
+                            entitlement=Entitlement.ACTIVE.value,
+                            billing_state=BillingState.ACTIVE.value,
+                            collection_state=CollectionState.CURRENT.value,
+                            cancel_at_period_end=False,
+                            next_action_at=first.end_at(tz),
+                            version=1,
+                            created_at=now,
+                            updated_at=now,
+                        )
                     )
-                tz = zone(acct.timezone)
-                anchor = local_date(now, tz)
-                first = period(anchor, cyc.interval, 0)
-                conn.execute(
-                    insert(subscriptions).values(
-                        id=sub_id,
+                    rows = [(f"{sub_id}-plan", offer, 1)] + [
+                        (f"{sub_id}-add{i}", o, q) for i, (o, q) in enumerate(extras, start=1)
+                    ]
+                    conn.execute(
+                        insert(items),
+                        [
+                            {
+                                "id": item_id,
+                                "subscription_id": sub_id,
+                                "kind": o.kind,
+                                "offer": o.code,
+                                "quantity": q,
+                                "added_at": now,
+                            }
+                            for item_id, o, q in rows
+                        ],
+                    )
+                    sub = self.store.subscription(conn, sub_id)
+                    lines, _ = price_period(
+                        self.payments.quote, acct, self._entries(sub), cyc, first
+                    )
+                    lines += self._taxes(acct, lines)
+                    invoice = self.store.create_draft(
+                        conn,
+                        dedupe_key=f"{sub_id}:start",
                         account_id=account_id,
-                        offer=offer.code,
-                        cycle=cyc.code,
-                        anchor=anchor,
-                        anchor_index=0,
-                        period_index=0,
-                        period_start=first.start,
-                        period_end=first.end,
-                        entitlement=Entitlement.ACTIVE.value,
-                        billing_state=BillingState.ACTIVE.value,
-                        collection_state=CollectionState.CURRENT.value,
-                        cancel_at_period_end=False,
-                        next_action_at=first.end_at(tz),
-                        version=1,
-                        created_at=now,
-                        updated_at=now,
+                        subscription_id=sub_id,
+                        reason="subscribe",
+                        currency=acct.currency,
+                        lines=lines,
+                        now=now,
+                        period=(0, first.start, first.end),
                     )
-                )
-                rows = [(f"{sub_id}-plan", offer, 1)] + [
-                    (f"{sub_id}-add{i}", o, q) for i, (o, q) in enumerate(extras, start=1)
-                ]
-                conn.execute(
-                    insert(items),
-                    [
-                        {
-                            "id": item_id,
-                            "subscription_id": sub_id,
-                            "kind": o.kind,
-                            "offer": o.code,
-                            "quantity": q,
-                            "added_at": now,
-                        }
-                        for item_id, o, q in rows
-                    ],
-                )
-                sub = self.store.subscription(conn, sub_id)
-                lines, _ = price_period(self.payments.quote, acct, self._entries(sub), cyc, first)
-                lines += self._taxes(acct, lines)
-                invoice = self.store.create_draft(
-                    conn,
-                    dedupe_key=f"{sub_id}:start",
-                    account_id=account_id,
-                    subscription_id=sub_id,
-                    reason="subscribe",
-                    currency=acct.currency,
-                    lines=lines,
-                    now=now,
-                    period=(0, first.start, first.end),
-                )
-                self._emit(
-                    conn,
-                    "subscription.created",
-                    account_id,
-                    f"{sub_id}:created",
-                    subscription_id=sub_id,
-                )
-            else:
-                found = self.store.invoice_by_key(conn, f"{sub_id}:start")
-                assert found is not None  # made with the subscription, in one transaction
-                invoice = found
+                    self._emit(
+                        conn,
+                        "subscription.created",
+                        account_id,
+                        f"{sub_id}:created",
+                        subscription_id=sub_id,
+                    )
+                else:
+                    found = self.store.invoice_by_key(conn, f"{sub_id}:start")
+                    assert found is not None  # made with the subscription, in one transaction
+                    invoice = found
+            return invoice
+
+        try:
+            invoice = start()
+        except IntegrityError:
+            # The same key at the same moment from another process: it made
+            # the subscription; this call returns it (and its first charge).
+            invoice = start()
         settled = self._collect(invoice.id)
         self._deliver()
         self._raise_if_aborted(settled)
@@ -573,7 +586,7 @@ class Billing:
         """
         now = self.now()
         with self.store.write() as conn:
-            inv = self.store.invoice(conn, invoice_id)
+            inv = self.store.invoice(conn, invoice_id, lock=True)
             if inv.status not in (DRAFT, OPEN):
                 return inv
             # Retries stopped (a cancel) or not yet due: nothing to charge.
@@ -649,7 +662,7 @@ class Billing:
         except PaygateError as exc:
             error = exc.code.value
         with self.store.write() as conn:
-            inv = self.store.invoice(conn, invoice_id)
+            inv = self.store.invoice(conn, invoice_id, lock=True)
             acct = self.store.account(conn, inv.account_id)
             status = "succeeded" if tx_id else "failed"
             conn.execute(

@@ -211,10 +211,15 @@ class Store:
             )
 
     # -- invoices ------------------------------------------------------------
-    def invoice(self, conn: Connection, invoice_id: object) -> Invoice:
+    def invoice(self, conn: Connection, invoice_id: object, *, lock: bool = False) -> Invoice:
+        """The invoice and its lines; ``lock``: hold its row until the
+        transaction ends (PostgreSQL; SQLite's write lock already serializes)."""
         if not isinstance(invoice_id, str):
             raise InvalidRequest("invoice must be an id string", param="invoice")
-        row = conn.execute(select(invoices).where(invoices.c.id == invoice_id)).first()
+        stmt = select(invoices).where(invoices.c.id == invoice_id)
+        if lock and self.dialect == "postgresql":
+            stmt = stmt.with_for_update()
+        row = conn.execute(stmt).first()
         if row is None:
             raise BillingNotFound(f"no invoice {invoice_id!r:.80}")
         return self._invoice(conn, row)
