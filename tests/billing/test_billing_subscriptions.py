@@ -343,3 +343,23 @@ def test_a_billing_database_of_its_own(tmp_path: object, clock: Clock) -> None:
     billing = Billing(payments, database_url=f"sqlite:///{tmp_path}/b.sqlite3", clock=clock)
     acct = account_with_card(billing)
     assert billing.subscribe(OWNER, acct, "webinar/s25", idempotency_key="s").status == "active"
+
+
+def test_an_upgrade_whose_charge_has_no_answer_is_applied_once_paid(
+    billing: Billing, payments: paygate.Payments, clock: Clock
+) -> None:
+    acct = account_with_card(billing)
+    sub = billing.subscribe(OWNER, acct, "webinar/s25", idempotency_key="s")
+    clock.set(2027, 2, 14)
+    preview = billing.preview_change(OWNER, sub.id, plan="webinar/s100")
+    payments.plugin("sandbox").inject("reset_after_charge")  # charged, answer lost
+    with pytest.raises(paygate.errors.ProviderUnavailable):
+        billing.apply(OWNER, preview)
+    assert billing._get(sub.id).offer == "webinar/s25"
+    with pytest.raises(InvalidTransition, match="waiting for its payment"):
+        billing.preview_add_addon(OWNER, sub.id, "toll-free")
+    clock.advance(minutes=2)
+    billing.run_once()  # settles the charge with the same key: no second charge
+    assert billing._get(sub.id).offer == "webinar/s100"
+    assert charges(payments) == 2
+    assert billing.invoices(OWNER, acct)[-1].status == "paid"

@@ -54,6 +54,11 @@ def check_changeable(sub: Subscription) -> None:
         raise InvalidTransition(
             f"subscription {sub.id} ends at the period end: reactivate it before changing it"
         )
+    if (sub.pending or {}).get("on_paid"):
+        # A change whose charge has no answer yet: it is applied when paid.
+        raise InvalidTransition(
+            f"subscription {sub.id} has a change waiting for its payment: try again shortly"
+        )
 
 
 def _charged_lines(conn: Connection, sub: Subscription, item_id: str) -> list[InvoiceLine]:

@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, and_, insert, select, update
+from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paygate.billing.catalog import Catalog
@@ -82,6 +82,8 @@ Clock = Callable[[], datetime]
 MAX_FREEZE_DAYS = 90
 #: Renewal invoices one subscription may get in 24 hours before it is parked.
 SAFETY_BOUND = 15
+#: How soon the runner asks again about a charge that had no answer.
+_UNKNOWN_BACKOFF = timedelta(minutes=1)
 
 
 def seed_catalog() -> Catalog:
@@ -656,8 +658,22 @@ class Billing:
         except CardDeclined as exc:
             error = exc.code.value
         except (ProviderUnavailable, OperationInProgress):
-            # Unknown: the charge may have been made. Same key next time.
-            with self.store.read() as conn:
+            # Unknown: the charge may have been made. The runner asks again
+            # soon, with the same key.
+            with self.store.write() as conn:
+                if inv.subscription_id is not None:
+                    soon = now + _UNKNOWN_BACKOFF
+                    conn.execute(
+                        update(subscriptions)
+                        .where(subscriptions.c.id == inv.subscription_id)
+                        .where(
+                            or_(
+                                subscriptions.c.next_action_at.is_(None),
+                                subscriptions.c.next_action_at > soon,
+                            )
+                        )
+                        .values(next_action_at=soon)
+                    )
                 return self.store.invoice(conn, invoice_id)
         except PaygateError as exc:
             error = exc.code.value
