@@ -286,3 +286,88 @@ ROUTED_COLLECT_HOOKS: tuple[str, ...] = ("paygate_calculate_fees",)
 
 def _all_hooks() -> dict[str, Any]:
     return {name: obj for name, obj in globals().items() if name.startswith("paygate_")}
+
+
+# ---------------------------------------------------------------------------
+# Phase 5: billing (called by paygate.billing, never by Payments)
+# ---------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from paygate.billing.models import (
+        Account,
+        Actor,
+        BillingEvent,
+        Invoice,
+        ProrationContext,
+        RetryDecision,
+        TaxContext,
+        TaxLine,
+    )
+
+
+@hookspec(firstresult=True)
+def paygate_billing_authorize(actor: Actor, action: str, account: Account) -> bool | None:
+    """Say whether ``actor`` may do ``action`` on ``account``'s billing.
+
+    The built-in ``billing_permissions`` plugin answers last: the owner may do
+    everything on a main account; multi-users, sub-accounts and strangers
+    nothing; staff actors the staff actions. A host plugin answers first to
+    widen or narrow that.
+
+    :param actor: a :class:`paygate.billing.Actor` (user or staff).
+    :param action: a :class:`paygate.billing.Action` value (``view``, ``pay``...).
+    :param account: the :class:`paygate.billing.Account` acted on.
+    :returns: ``True`` (allowed), ``False`` (denied) or ``None`` (no opinion).
+    """
+
+
+@hookspec(firstresult=True)
+def paygate_billing_proration(context: ProrationContext) -> str | None:
+    """Choose the proration policy of a change in the middle of a period.
+
+    :param context: the account, the subscription and the kind of change.
+    :returns: ``actual_days``, ``days_30``, ``by_second`` or ``none``.
+    """
+
+
+@hookspec(firstresult=True)
+def paygate_billing_retry_schedule(
+    invoice: Invoice, attempt: int, error: str | None
+) -> RetryDecision | None:
+    """Decide when a failed renewal charge is tried again, or that it is not.
+
+    :param invoice: the open invoice.
+    :param attempt: how many charges were tried (1 after the first failure).
+    :param error: the decline code (``insufficient_funds``...) or ``no_payment_method``.
+    :returns: a :class:`paygate.billing.RetryDecision`; ``retry_in=None`` stops.
+    """
+
+
+@hookspec(firstresult=True)
+def paygate_billing_number_series(invoice: Invoice) -> str | None:
+    """Name the numbering series an invoice takes its number from when finalized.
+
+    :param invoice: the draft being finalized.
+    :returns: a series name (``INV``, ``F-2027``, ``TEST``), 1-64 characters.
+    """
+
+
+@hookspec
+def paygate_billing_tax_lines(context: TaxContext) -> list[TaxLine] | None:
+    """Contribute tax lines (VAT per customer country...) to an invoice being built.
+
+    :param context: the account, the currency and the invoice's lines so far.
+    :returns: a list of :class:`paygate.billing.TaxLine`, or ``None``.
+    """
+
+
+@hookspec
+def paygate_billing_event(event: BillingEvent) -> None:
+    """Hear a billing event once it is committed (subscription, invoice, payment).
+
+    Every event is also kept in the outbox (``Billing.events``) in order, so a
+    host that missed a call can read it there.
+
+    :param event: the :class:`paygate.billing.BillingEvent`.
+    :returns: nothing.
+    """

@@ -43,6 +43,8 @@ BUILTINS: tuple[tuple[str, str], ...] = (
     ("ledger", "paygate.builtins.ledger:LedgerPlugin"),
     ("routing", "paygate.builtins.routing:DefaultRouting"),
     ("guard", "paygate.builtins.guard:PluginGuard"),
+    ("billing_permissions", "paygate.builtins.billing_permissions:BillingPermissions"),
+    ("billing_policies", "paygate.builtins.billing_policies:BillingPolicies"),
 )
 ESSENTIAL = frozenset({"ledger", "guard"})
 

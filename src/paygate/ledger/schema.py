@@ -72,3 +72,6 @@ webhook_events = Table(
     Column("transaction_id", String(64)),
     Column("outcome", String(32)),
 )
+
+# The billing layer's tables share this metadata and the ledger's migrations.
+from paygate.ledger import billing_schema as billing_schema  # noqa: E402

@@ -1,0 +1,65 @@
+"""Billing: plans, subscriptions, renewals and dunning, built on :class:`paygate.Payments`."""
+
+from __future__ import annotations
+
+from paygate.billing.catalog import Catalog, Cycle, Offer, PriceVersion
+from paygate.billing.errors import (
+    BillingNotFound,
+    BillingPermissionDenied,
+    CatalogError,
+    CurrencyMismatch,
+    ImmutableInvoice,
+    InvalidTransition,
+    PaymentFailed,
+    RunnerBusy,
+    StalePreview,
+    UnknownPrice,
+)
+from paygate.billing.models import (
+    Account,
+    Action,
+    Actor,
+    BillingEvent,
+    Invoice,
+    InvoiceLine,
+    RetryDecision,
+    Subscription,
+    TaxLine,
+)
+from paygate.billing.periods import Interval, Period
+from paygate.billing.proration import ProrationPolicy
+from paygate.billing.service import Billing, Details, Preview, RunReport, seed_catalog
+
+__all__ = [
+    "Account",
+    "Action",
+    "Actor",
+    "Billing",
+    "BillingEvent",
+    "BillingNotFound",
+    "BillingPermissionDenied",
+    "Catalog",
+    "CatalogError",
+    "CurrencyMismatch",
+    "Cycle",
+    "Details",
+    "ImmutableInvoice",
+    "Interval",
+    "InvalidTransition",
+    "Invoice",
+    "InvoiceLine",
+    "Offer",
+    "PaymentFailed",
+    "Period",
+    "Preview",
+    "PriceVersion",
+    "ProrationPolicy",
+    "RetryDecision",
+    "RunReport",
+    "RunnerBusy",
+    "StalePreview",
+    "Subscription",
+    "TaxLine",
+    "UnknownPrice",
+    "seed_catalog",
+]

@@ -1,0 +1,409 @@
+"""The renewal runner: one pass over what is due.
+
+1. **Claim** due subscriptions lease-style and commit: PostgreSQL
+   ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n)``
+   stamps ``lease_owner``/``lease_until``; a worker that dies loses its
+   claim when the lease runs out. SQLite compiles ``SKIP LOCKED`` to nothing,
+   so there one runner at a time holds a lock row (a second one is told so
+   with :class:`~paygate.billing.errors.RunnerBusy`).
+2. For each claimed subscription, a short transaction writes the period's
+   draft invoice (unique per subscription and period) and moves the period.
+3. The charge runs outside any transaction, with the attempt's deterministic
+   idempotency key (``paygate-billing:{invoice}:try:{n}``): a crashed run's
+   pending attempt is charged again with the same key, so the provider and
+   the ledger answer with the first result instead of charging twice.
+4. A short transaction records the outcome and releases the lease.
+
+A safety bound parks a subscription that would get more than
+``Billing.safety_bound`` renewal invoices in 24 hours (``needs_review``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from paygate.billing.errors import RunnerBusy, StalePreview
+from paygate.billing.models import BillingState, Entitlement
+from paygate.billing.periods import local_midnight, zone
+from paygate.billing.store import DRAFT, OPEN, new_id
+from paygate.errors import PaygateError
+from paygate.ledger.billing_schema import (
+    invoices,
+    items,
+    payment_attempts,
+    runner_locks,
+    subscriptions,
+)
+
+if TYPE_CHECKING:
+    from paygate.billing.service import Billing, RunReport
+
+RUNNER_LOCK = "renewals"
+#: How long a subscription whose charge has no answer waits before the next try.
+UNKNOWN_BACKOFF = timedelta(minutes=1)
+
+
+def _take_lock(billing: Billing, worker: str, lease: timedelta) -> None:
+    now = billing.now()
+    with billing.store.write() as conn:
+        conn.execute(
+            billing.store._insert(runner_locks).values(
+                name=RUNNER_LOCK, owner=worker, until=now + lease
+            )
+        )
+        got = conn.execute(
+            update(runner_locks)
+            .where(
+                and_(
+                    runner_locks.c.name == RUNNER_LOCK,
+                    or_(runner_locks.c.owner == worker, runner_locks.c.until < now),
+                )
+            )
+            .values(owner=worker, until=now + lease)
+        ).rowcount
+        if got != 1:
+            row = conn.execute(select(runner_locks).where(runner_locks.c.name == RUNNER_LOCK)).one()
+            raise RunnerBusy(
+                f"another renewal runner ({row.owner}) is running on this SQLite database "
+                f"until {row.until}: on SQLite one runner at a time (use PostgreSQL for many)"
+            )
+
+
+def _release_lock(billing: Billing, worker: str) -> None:
+    with billing.store.write() as conn:
+        conn.execute(
+            update(runner_locks)
+            .where(and_(runner_locks.c.name == RUNNER_LOCK, runner_locks.c.owner == worker))
+            .values(until=billing.now() - timedelta(seconds=1))
+        )
+
+
+def claim(billing: Billing, worker: str, batch: int, lease: timedelta) -> list[str]:
+    """Lease up to ``batch`` due subscriptions to ``worker`` (committed)."""
+    now = billing.now()
+    s = subscriptions.c
+    due = and_(s.next_action_at <= now, or_(s.lease_until.is_(None), s.lease_until < now))
+    inner = select(s.id).where(due).order_by(s.next_action_at).limit(batch)
+    if billing.store.dialect == "postgresql":
+        inner = inner.with_for_update(skip_locked=True)
+    with billing.store.write() as conn:
+        rows = conn.execute(
+            update(subscriptions)
+            .where(and_(s.id.in_(inner.scalar_subquery()), due))
+            .values(lease_owner=worker, lease_until=now + lease)
+            .returning(s.id)
+        ).all()
+    return [r[0] for r in rows]
+
+
+def _release(billing: Billing, sub_id: str, worker: str, next_at: datetime | None) -> None:
+    with billing.store.write() as conn:
+        conn.execute(
+            update(subscriptions)
+            .where(and_(subscriptions.c.id == sub_id, subscriptions.c.lease_owner == worker))
+            .values(lease_owner=None, lease_until=None, next_action_at=next_at)
+        )
+
+
+def _next_action(billing: Billing, sub_id: str) -> datetime | None:
+    """When the subscription next needs the runner: its period end, an open
+    invoice's retry, or its freeze's end; ``None`` when it is over."""
+    with billing.store.read() as conn:
+        sub = billing.store.subscription(conn, sub_id)
+        acct = billing.store.account(conn, sub.account_id)
+        tz = zone(acct.timezone)
+        if sub.billing_state in (BillingState.CANCELED, BillingState.NEEDS_REVIEW):
+            return None
+        if sub.billing_state is BillingState.FROZEN:
+            return local_midnight(sub.frozen_until, tz) if sub.frozen_until else None
+        retry = conn.execute(
+            select(func.min(invoices.c.next_attempt_at)).where(
+                and_(invoices.c.subscription_id == sub_id, invoices.c.status == OPEN)
+            )
+        ).scalar()
+        stuck = conn.execute(
+            select(func.count())
+            .select_from(payment_attempts)
+            .join(invoices, invoices.c.id == payment_attempts.c.invoice_id)
+            .where(
+                and_(invoices.c.subscription_id == sub_id, payment_attempts.c.status == "pending")
+            )
+        ).scalar_one()
+    end = local_midnight(sub.period_end, tz)
+    found = [end]
+    if retry is not None:
+        from paygate.billing.store import utc
+
+        found.append(utc(retry))  # type: ignore[arg-type]
+    if stuck:
+        found.append(billing.now() + UNKNOWN_BACKOFF)
+    return min(found)
+
+
+def _settle_invoices(billing: Billing, sub_id: str, report: RunReport) -> None:
+    """Charge what is owed now: renewal drafts and drafts with a pending
+    attempt (left by a crash), and open invoices whose retry time has come."""
+    now = billing.now()
+    with billing.store.read() as conn:
+        rows = conn.execute(
+            select(invoices.c.id, invoices.c.status)
+            .where(invoices.c.subscription_id == sub_id)
+            .where(
+                or_(
+                    and_(invoices.c.status == OPEN, invoices.c.next_attempt_at <= now),
+                    # A renewal draft is always owed (a crash may have come
+                    # before its first attempt was even written).
+                    and_(invoices.c.status == DRAFT, invoices.c.reason == "renewal"),
+                    and_(
+                        invoices.c.status == DRAFT,
+                        invoices.c.id.in_(
+                            select(payment_attempts.c.invoice_id).where(
+                                payment_attempts.c.status == "pending"
+                            )
+                        ),
+                    ),
+                )
+            )
+            .order_by(invoices.c.created_at)
+        ).all()
+    for row in rows:
+        inv = billing._collect(row.id)
+        _count(report, inv.status)
+
+
+def _count(report: RunReport, status: str) -> None:
+    if status == "paid":
+        report.paid += 1
+    elif status == DRAFT:
+        report.unknown += 1
+    else:
+        report.failed += 1
+
+
+def process(billing: Billing, sub_id: str, worker: str, report: RunReport) -> None:
+    """One claimed subscription. A conflict with another worker (its lease ran
+    out while it still worked) is left to that worker; a billing error (a
+    plan or price gone from the catalog...) parks the subscription for review
+    instead of stopping the run for everyone."""
+    try:
+        _process(billing, sub_id, worker, report)
+    except (StalePreview, IntegrityError):
+        report.conflicts += 1
+    except PaygateError as exc:
+        _park(billing, sub_id, f"{type(exc).__name__}: {exc.message}")
+        report.parked += 1
+
+
+def _park(billing: Billing, sub_id: str, why: str) -> None:
+    now = billing.now()
+    with billing.store.write() as conn:
+        sub = billing.store.subscription(conn, sub_id, lock=True)
+        billing.store.update_subscription(
+            conn,
+            sub,
+            now,
+            billing_state=BillingState.NEEDS_REVIEW.value,
+            review_reason=why[:2000],
+            next_action_at=None,
+            lease_owner=None,
+            lease_until=None,
+        )
+        billing._emit(
+            conn,
+            "subscription.parked",
+            sub.account_id,
+            f"{sub.id}:parked:{sub.version}",
+            subscription_id=sub.id,
+            payload={"why": why[:500]},
+        )
+
+
+def _process(billing: Billing, sub_id: str, worker: str, report: RunReport) -> None:
+    now = billing.now()
+    with billing.store.read() as conn:
+        sub = billing.store.subscription(conn, sub_id)
+        acct = billing.store.account(conn, sub.account_id)
+    tz = zone(acct.timezone)
+    if sub.billing_state is BillingState.ACTIVE:
+        _settle_invoices(billing, sub_id, report)
+    if sub.billing_state is BillingState.FROZEN:
+        if sub.frozen_until is not None and now >= local_midnight(sub.frozen_until, tz):
+            with billing.store.write() as conn:
+                sub = billing.store.subscription(conn, sub_id, lock=True)
+                billing._resume(conn, sub, acct, now)
+            report.resumed += 1
+    elif sub.billing_state is BillingState.ACTIVE and now >= local_midnight(sub.period_end, tz):
+        _renew(billing, sub_id, report)
+    _release(billing, sub_id, worker, _next_action(billing, sub_id))
+
+
+def _renew(billing: Billing, sub_id: str, report: RunReport) -> None:
+    now = billing.now()
+    invoice_id: str | None = None
+    with billing.store.write() as conn:
+        sub = billing.store.subscription(conn, sub_id, lock=True)
+        acct = billing.store.account(conn, sub.account_id)
+        if sub.billing_state is not BillingState.ACTIVE or now < local_midnight(
+            sub.period_end, zone(acct.timezone)
+        ):
+            return
+        if sub.cancel_at_period_end:
+            billing._stop_retries(conn, sub)
+            billing.store.update_subscription(
+                conn,
+                sub,
+                now,
+                billing_state=BillingState.CANCELED.value,
+                entitlement=Entitlement.NONE.value,
+                next_action_at=None,
+            )
+            billing._emit(
+                conn,
+                "subscription.canceled",
+                acct.id,
+                f"{sub.id}:canceled",
+                subscription_id=sub.id,
+                payload={"at": "period_end"},
+            )
+            report.canceled += 1
+            return
+        recent = conn.execute(
+            select(func.count())
+            .select_from(invoices)
+            .where(
+                and_(
+                    invoices.c.subscription_id == sub.id,
+                    invoices.c.reason == "renewal",
+                    invoices.c.created_at >= now - timedelta(hours=24),
+                )
+            )
+        ).scalar_one()
+        if recent >= billing.safety_bound:
+            why = f"{recent} renewal invoices in 24 hours (safety bound {billing.safety_bound})"
+            billing.store.update_subscription(
+                conn, sub, now, billing_state=BillingState.NEEDS_REVIEW.value, review_reason=why
+            )
+            billing._emit(
+                conn,
+                "subscription.parked",
+                acct.id,
+                f"{sub.id}:parked:{sub.version}",
+                subscription_id=sub.id,
+                payload={"why": why},
+            )
+            report.parked += 1
+            return
+        usage = billing.store.usage(conn, sub.id, sub.period_index)
+        lines, plan = billing._renewal_lines(acct, sub, usage)
+        nxt, anchor, anchor_index, new_cycle, entries, removed = plan
+        inv = billing.store.create_draft(
+            conn,
+            dedupe_key=f"{sub.id}:period:{nxt.index}",
+            account_id=acct.id,
+            subscription_id=sub.id,
+            reason="renewal",
+            currency=acct.currency,
+            lines=lines,
+            now=now,
+            period=(nxt.index, nxt.start, nxt.end),
+        )
+        pending = dict(sub.pending or {})
+        for key in ("offer", "cycle", "remove"):
+            pending.pop(key, None)
+        plan_offer = next((e.offer.code for e in entries if e.offer.kind == "plan"), sub.offer)
+        for item_id in removed:
+            conn.execute(update(items).where(items.c.id == item_id).values(removed_at=now))
+        if plan_offer != sub.offer:
+            plan_item = next(i for i in sub.active_items() if i.kind == "plan")
+            conn.execute(update(items).where(items.c.id == plan_item.id).values(offer=plan_offer))
+        billing.store.update_subscription(
+            conn,
+            sub,
+            now,
+            offer=plan_offer,
+            cycle=new_cycle.code,
+            anchor=anchor,
+            anchor_index=anchor_index,
+            period_index=nxt.index,
+            period_start=nxt.start,
+            period_end=nxt.end,
+            pending=pending or None,
+        )
+        billing._emit(
+            conn,
+            "subscription.renewed",
+            acct.id,
+            f"{sub.id}:renewed:{nxt.index}",
+            subscription_id=sub.id,
+            invoice_id=inv.id,
+            payload={"period_start": nxt.start.isoformat(), "period_end": nxt.end.isoformat()},
+        )
+        invoice_id = inv.id
+        report.renewed += 1
+        report.invoices.append(inv.id)
+    if invoice_id is not None:
+        settled = billing._collect(invoice_id)
+        _count(report, settled.status)
+
+
+def _stuck_attempts(billing: Billing) -> bool:
+    with billing.store.read() as conn:
+        return (
+            conn.execute(
+                select(payment_attempts.c.id).where(payment_attempts.c.status == "pending").limit(1)
+            ).first()
+            is not None
+        )
+
+
+def run_once(
+    billing: Billing,
+    *,
+    batch: int = 50,
+    lease_seconds: float = 120.0,
+    worker: str | None = None,
+    max_rounds: int = 10_000,
+    reconcile_after: float | None = 300.0,
+) -> RunReport:
+    from paygate.billing.service import RunReport
+
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        from paygate.errors import InvalidRequest
+
+        raise InvalidRequest("batch must be a positive integer", param="batch")
+    worker = worker or new_id("run")
+    lease = timedelta(seconds=lease_seconds)
+    report = RunReport()
+    single = billing.store.dialect == "sqlite"
+    if single:
+        _take_lock(billing, worker, lease)
+    if reconcile_after is not None and _stuck_attempts(billing):
+        # A worker killed during a charge leaves the ledger's operation
+        # pending: reconcile asks the gateway what happened, after which the
+        # same key answers with the outcome (or may be sent again).
+        billing.payments.reconcile(pending_older_than=reconcile_after)
+    try:
+        # Claim until nothing is due: a subscription behind by several periods
+        # renews one period per claim (each step moves its next action
+        # forward, or parks it), so the loop ends.
+        for _ in range(max_rounds):
+            ids = claim(billing, worker, batch, lease)
+            if not ids:
+                break
+            report.claimed += len(ids)
+            for sub_id in ids:
+                process(billing, sub_id, worker, report)
+            if single:
+                _take_lock(billing, worker, lease)  # still ours: extend it
+    finally:
+        if single:
+            _release_lock(billing, worker)
+    billing._deliver()
+    return report
+
+
+__all__ = ["RUNNER_LOCK", "claim", "process", "run_once"]

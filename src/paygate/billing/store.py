@@ -1,0 +1,506 @@
+"""Billing rows in the ledger's database: read, write, number, guard.
+
+Every write runs in one short transaction (``BEGIN IMMEDIATE`` on SQLite,
+the ledger engine's write option), never across a call to a provider.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from paygate.billing.errors import BillingNotFound, ImmutableInvoice
+from paygate.billing.models import (
+    Account,
+    BillingEvent,
+    BillingState,
+    CollectionState,
+    DraftLine,
+    Entitlement,
+    Invoice,
+    InvoiceLine,
+    Subscription,
+    SubscriptionItem,
+)
+from paygate.errors import InvalidRequest
+from paygate.ledger.billing_schema import (
+    accounts,
+    events,
+    invoice_lines,
+    invoices,
+    items,
+    members,
+    number_series,
+    subscriptions,
+    usage_events,
+)
+from paygate.models import StoredPaymentMethod
+from paygate.money import Money
+
+#: Invoice statuses. ``draft`` has no number; the others are final.
+DRAFT, OPEN, PAID, UNCOLLECTIBLE, VOID = "draft", "open", "paid", "uncollectible", "void"
+_ALLOWED = {
+    DRAFT: {DRAFT, OPEN, PAID},
+    OPEN: {OPEN, PAID, UNCOLLECTIBLE, VOID},
+    UNCOLLECTIBLE: {UNCOLLECTIBLE, PAID, VOID},
+    PAID: {PAID},
+    VOID: {VOID},
+}
+#: The fields of a finalized invoice that may still change (collection only).
+COLLECTION_FIELDS = frozenset(
+    {
+        "status",
+        "amount_paid_minor",
+        "attempt_count",
+        "next_attempt_at",
+        "transaction_id",
+        "closed_at",
+    }
+)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive: every billing instant is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    # -- transactions --------------------------------------------------------
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction (SQLite: ``BEGIN IMMEDIATE``)."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(paygate_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def _insert(self, table: Any) -> Any:
+        """An INSERT that ignores a conflicting row (the caller re-reads)."""
+        if self.dialect == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing()
+        if self.dialect == "sqlite":
+            return sqlite.insert(table).on_conflict_do_nothing()
+        raise InvalidRequest(f"billing supports SQLite and PostgreSQL, not {self.dialect}")
+
+    # -- accounts ------------------------------------------------------------
+    def account(self, conn: Connection, account_id: object) -> Account:
+        if not isinstance(account_id, str):
+            raise InvalidRequest("account must be an account id string", param="account")
+        row = conn.execute(select(accounts).where(accounts.c.id == account_id)).first()
+        if row is None:
+            raise BillingNotFound(f"no billing account {account_id!r:.80}")
+        found = conn.execute(
+            select(members.c.actor_ref, members.c.role).where(members.c.account_id == account_id)
+        ).all()
+        method = (
+            StoredPaymentMethod.model_validate_json(row.payment_method)
+            if row.payment_method
+            else None
+        )
+        return Account(
+            id=row.id,
+            owner_ref=row.owner_ref,
+            parent_id=row.parent_id,
+            currency=row.currency,
+            timezone=row.timezone,
+            nonprofit=bool(row.nonprofit),
+            payment_method=method,
+            members=tuple(sorted((m.actor_ref, m.role) for m in found)),
+        )
+
+    # -- subscriptions -----------------------------------------------------------
+    def subscription(
+        self, conn: Connection, subscription_id: object, *, lock: bool = False
+    ) -> Subscription:
+        if not isinstance(subscription_id, str):
+            raise InvalidRequest("subscription must be an id string", param="subscription")
+        stmt = select(subscriptions).where(subscriptions.c.id == subscription_id)
+        if lock and self.dialect == "postgresql":
+            stmt = stmt.with_for_update()
+        row = conn.execute(stmt).first()
+        if row is None:
+            raise BillingNotFound(f"no subscription {subscription_id!r:.80}")
+        found = conn.execute(
+            select(items)
+            .where(items.c.subscription_id == subscription_id)
+            .order_by(items.c.added_at, items.c.id)
+        ).all()
+        return self._subscription(row, found)
+
+    @staticmethod
+    def _subscription(row: Any, item_rows: Sequence[Any]) -> Subscription:
+        return Subscription(
+            id=row.id,
+            account_id=row.account_id,
+            offer=row.offer,
+            cycle=row.cycle,
+            anchor=row.anchor,
+            anchor_index=row.anchor_index,
+            period_index=row.period_index,
+            period_start=row.period_start,
+            period_end=row.period_end,
+            entitlement=Entitlement(row.entitlement),
+            billing_state=BillingState(row.billing_state),
+            collection_state=CollectionState(row.collection_state),
+            cancel_at_period_end=bool(row.cancel_at_period_end),
+            frozen_on=row.frozen_on,
+            frozen_until=row.frozen_until,
+            pending=json.loads(row.pending) if row.pending else None,
+            next_action_at=utc(row.next_action_at),
+            version=row.version,
+            items=tuple(
+                SubscriptionItem(
+                    id=i.id,
+                    kind=i.kind,
+                    offer=i.offer,
+                    quantity=i.quantity,
+                    added_at=utc(i.added_at) or datetime.min.replace(tzinfo=UTC),
+                    removed_at=utc(i.removed_at),
+                )
+                for i in item_rows
+            ),
+            review_reason=row.review_reason,
+        )
+
+    def subscriptions_of(self, conn: Connection, account_id: str) -> list[Subscription]:
+        rows = conn.execute(
+            select(subscriptions.c.id)
+            .where(subscriptions.c.account_id == account_id)
+            .order_by(subscriptions.c.created_at, subscriptions.c.id)
+        ).all()
+        return [self.subscription(conn, r.id) for r in rows]
+
+    def update_subscription(
+        self, conn: Connection, sub: Subscription, now: datetime, **values: Any
+    ) -> None:
+        """Update with an optimistic version check: a concurrent change is refused."""
+        if "pending" in values and values["pending"] is not None:
+            values["pending"] = json.dumps(values["pending"], sort_keys=True)
+        done = conn.execute(
+            update(subscriptions)
+            .where(and_(subscriptions.c.id == sub.id, subscriptions.c.version == sub.version))
+            .values(version=sub.version + 1, updated_at=now, **values)
+        )
+        if done.rowcount != 1:
+            from paygate.billing.errors import StalePreview
+
+            raise StalePreview(
+                f"subscription {sub.id} changed while this change was being made: try again"
+            )
+
+    # -- invoices ------------------------------------------------------------
+    def invoice(self, conn: Connection, invoice_id: object, *, lock: bool = False) -> Invoice:
+        """The invoice and its lines; ``lock``: hold its row until the
+        transaction ends (PostgreSQL; SQLite's write lock already serializes)."""
+        if not isinstance(invoice_id, str):
+            raise InvalidRequest("invoice must be an id string", param="invoice")
+        stmt = select(invoices).where(invoices.c.id == invoice_id)
+        if lock and self.dialect == "postgresql":
+            stmt = stmt.with_for_update()
+        row = conn.execute(stmt).first()
+        if row is None:
+            raise BillingNotFound(f"no invoice {invoice_id!r:.80}")
+        return self._invoice(conn, row)
+
+    def invoice_by_key(self, conn: Connection, dedupe_key: str) -> Invoice | None:
+        row = conn.execute(select(invoices).where(invoices.c.dedupe_key == dedupe_key)).first()
+        return self._invoice(conn, row) if row else None
+
+    def _invoice(self, conn: Connection, row: Any) -> Invoice:
+        ccy = row.currency
+        lines = conn.execute(
+            select(invoice_lines)
+            .where(invoice_lines.c.invoice_id == row.id)
+            .order_by(invoice_lines.c.position)
+        ).all()
+        return Invoice(
+            id=row.id,
+            account_id=row.account_id,
+            subscription_id=row.subscription_id,
+            reason=row.reason,
+            status=row.status,
+            series=row.series,
+            number=row.number,
+            currency=ccy,
+            total=Money.from_minor(row.total_minor, ccy),
+            amount_paid=Money.from_minor(row.amount_paid_minor, ccy),
+            period_index=row.period_index,
+            period_start=row.period_start,
+            period_end=row.period_end,
+            attempt_count=row.attempt_count,
+            next_attempt_at=utc(row.next_attempt_at),
+            transaction_id=row.transaction_id,
+            created_at=utc(row.created_at) or datetime.min.replace(tzinfo=UTC),
+            finalized_at=utc(row.finalized_at),
+            closed_at=utc(row.closed_at),
+            lines=tuple(
+                InvoiceLine(
+                    id=ln.id,
+                    position=ln.position,
+                    kind=ln.kind,
+                    description=ln.description,
+                    amount=Money.from_minor(ln.amount_minor, ccy),
+                    quantity=ln.quantity,
+                    offer=ln.offer,
+                    price_version=ln.price_version,
+                    item_id=ln.item_id,
+                    net=None if ln.net_minor is None else Money.from_minor(ln.net_minor, ccy),
+                    period_start=ln.period_start,
+                    period_end=ln.period_end,
+                    credits_line_id=ln.credits_line_id,
+                    proration=ln.proration,
+                )
+                for ln in lines
+            ),
+        )
+
+    def invoices_of(self, conn: Connection, account_id: str) -> list[Invoice]:
+        rows = conn.execute(
+            select(invoices)
+            .where(invoices.c.account_id == account_id)
+            # Made at the same instant: in number order, drafts last.
+            .order_by(
+                invoices.c.created_at,
+                invoices.c.number.is_(None),
+                invoices.c.number,
+                invoices.c.id,
+            )
+        ).all()
+        return [self._invoice(conn, r) for r in rows]
+
+    def create_draft(
+        self,
+        conn: Connection,
+        *,
+        dedupe_key: str,
+        account_id: str,
+        subscription_id: str | None,
+        reason: str,
+        currency: str,
+        lines: Sequence[DraftLine],
+        now: datetime,
+        period: tuple[int, Any, Any] | None = None,
+    ) -> Invoice:
+        """A draft invoice with its lines, or the invoice already made under
+        ``dedupe_key`` (a re-run of the same period makes nothing new)."""
+        existing = self.invoice_by_key(conn, dedupe_key)
+        if existing is not None:
+            return existing
+        total = 0
+        for line in lines:
+            if line.amount.currency != currency:
+                raise InvalidRequest(f"a {line.amount.currency} line on a {currency} invoice")
+            total += line.amount.minor_units
+        if total < 0:
+            raise InvalidRequest(f"an invoice total cannot be negative ({total} minor units)")
+        invoice_id = new_id("inv")
+        conn.execute(
+            insert(invoices).values(
+                id=invoice_id,
+                account_id=account_id,
+                subscription_id=subscription_id,
+                dedupe_key=dedupe_key,
+                reason=reason,
+                status=DRAFT,
+                series=None,
+                number=None,
+                currency=currency,
+                total_minor=total,
+                amount_paid_minor=0,
+                period_index=period[0] if period else None,
+                period_start=period[1] if period else None,
+                period_end=period[2] if period else None,
+                attempt_count=0,
+                created_at=now,
+            )
+        )
+        if lines:
+            conn.execute(
+                insert(invoice_lines),
+                [
+                    {
+                        "id": new_id("il"),
+                        "invoice_id": invoice_id,
+                        "position": pos,
+                        "kind": ln.kind,
+                        "description": ln.description[:500],
+                        "offer": ln.offer,
+                        "price_version": ln.price_version,
+                        "item_id": ln.item_id,
+                        "quantity": ln.quantity,
+                        "amount_minor": ln.amount.minor_units,
+                        "net_minor": None if ln.net is None else ln.net.minor_units,
+                        "period_start": ln.period_start,
+                        "period_end": ln.period_end,
+                        "credits_line_id": ln.credits_line_id,
+                        "proration": ln.proration,
+                    }
+                    for pos, ln in enumerate(lines, start=1)
+                ],
+            )
+        return self.invoice(conn, invoice_id)
+
+    def take_number(self, conn: Connection, series: str) -> int:
+        """The next number of ``series`` from its counter row, in the caller's
+        transaction: a rollback gives it back, so numbers have no gaps."""
+        if not isinstance(series, str) or not 1 <= len(series) <= 64:
+            raise InvalidRequest("an invoice number series is a 1-64 character name")
+        conn.execute(self._insert(number_series).values(series=series, next_value=1))
+        value = conn.execute(
+            update(number_series)
+            .where(number_series.c.series == series)
+            .values(next_value=number_series.c.next_value + 1)
+            .returning(number_series.c.next_value)
+        ).scalar_one()
+        return int(value) - 1
+
+    def update_invoice(self, conn: Connection, invoice: Invoice, **values: Any) -> None:
+        """Change an invoice, refusing in code what the database triggers refuse."""
+        if invoice.status != DRAFT:
+            frozen = sorted(set(values) - COLLECTION_FIELDS)
+            if frozen:
+                raise ImmutableInvoice(
+                    f"invoice {invoice.series}-{invoice.number} is final: {frozen} cannot change"
+                )
+        status = values.get("status", invoice.status)
+        if status not in _ALLOWED[invoice.status]:
+            raise ImmutableInvoice(f"an invoice cannot go from {invoice.status} to {status}")
+        conn.execute(update(invoices).where(invoices.c.id == invoice.id).values(**values))
+
+    def finalize(
+        self, conn: Connection, invoice: Invoice, *, series: str, status: str, now: datetime
+    ) -> Invoice:
+        """Number a draft (from the series' counter row) and make it final."""
+        if invoice.status != DRAFT:
+            return invoice
+        number = self.take_number(conn, series)
+        conn.execute(
+            update(invoices)
+            .where(and_(invoices.c.id == invoice.id, invoices.c.status == DRAFT))
+            .values(status=status, series=series, number=number, finalized_at=now)
+        )
+        return self.invoice(conn, invoice.id)
+
+    def credited(self, conn: Connection, line_ids: Sequence[str]) -> dict[str, int]:
+        """How much has been credited so far against each line (positive minor units)."""
+        if not line_ids:
+            return {}
+        rows = conn.execute(
+            select(invoice_lines.c.credits_line_id, func.sum(invoice_lines.c.amount_minor))
+            .join(invoices, invoices.c.id == invoice_lines.c.invoice_id)
+            .where(invoice_lines.c.credits_line_id.in_(list(line_ids)))
+            .where(invoices.c.status != VOID)
+            .group_by(invoice_lines.c.credits_line_id)
+        ).all()
+        return {r[0]: -int(r[1]) for r in rows}
+
+    # -- usage ---------------------------------------------------------------
+    def record_usage(
+        self,
+        conn: Connection,
+        *,
+        event_id: str,
+        subscription_id: str,
+        metric: str,
+        quantity: int,
+        occurred_at: datetime,
+        period_index: int,
+    ) -> bool:
+        """Store one usage event; ``False`` if that ``event_id`` was already recorded."""
+        done = conn.execute(
+            self._insert(usage_events)
+            .values(
+                event_id=event_id,
+                subscription_id=subscription_id,
+                metric=metric,
+                quantity=quantity,
+                occurred_at=occurred_at,
+                period_index=period_index,
+            )
+            .returning(usage_events.c.event_id)
+        ).first()
+        return done is not None
+
+    def usage(self, conn: Connection, subscription_id: str, period_index: int) -> dict[str, int]:
+        rows = conn.execute(
+            select(usage_events.c.metric, func.sum(usage_events.c.quantity))
+            .where(usage_events.c.subscription_id == subscription_id)
+            .where(usage_events.c.period_index == period_index)
+            .group_by(usage_events.c.metric)
+        ).all()
+        return {r[0]: int(r[1]) for r in rows}
+
+    # -- events outbox -------------------------------------------------------------
+    def add_event(
+        self,
+        conn: Connection,
+        *,
+        type: str,
+        account_id: str,
+        dedupe_key: str,
+        now: datetime,
+        subscription_id: str | None = None,
+        invoice_id: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> None:
+        conn.execute(
+            self._insert(events).values(
+                dedupe_key=dedupe_key,
+                type=type,
+                account_id=account_id,
+                subscription_id=subscription_id,
+                invoice_id=invoice_id,
+                payload=json.dumps(payload or {}, sort_keys=True, default=str),
+                created_at=now,
+            )
+        )
+
+    def events(
+        self, conn: Connection, *, after: int = 0, undelivered: bool = False, limit: int = 1000
+    ) -> list[BillingEvent]:
+        stmt = select(events).where(events.c.seq > after).order_by(events.c.seq).limit(limit)
+        if undelivered:
+            stmt = stmt.where(events.c.delivered_at.is_(None))
+        return [
+            BillingEvent(
+                seq=r.seq,
+                type=r.type,
+                account_id=r.account_id,
+                subscription_id=r.subscription_id,
+                invoice_id=r.invoice_id,
+                payload=json.loads(r.payload),
+                created_at=utc(r.created_at),
+            )
+            for r in conn.execute(stmt).all()
+        ]
+
+    def mark_delivered(self, conn: Connection, seqs: Sequence[int], now: datetime) -> None:
+        if seqs:
+            conn.execute(
+                update(events).where(events.c.seq.in_(list(seqs))).values(delivered_at=now)
+            )
+
+
+__all__ = ["DRAFT", "OPEN", "PAID", "UNCOLLECTIBLE", "VOID", "Store", "new_id", "utc"]

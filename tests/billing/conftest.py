@@ -1,0 +1,57 @@
+"""Fixtures of the billing tests: a database (SQLite file, then PostgreSQL in a
+schema of its own), a clock the test moves, Payments with the sandbox and the
+pricing plugin, and a Billing on top."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from billing_helpers import Clock, make_payments, pg_url_or_skip
+
+import paygate
+from paygate.billing import Billing
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    base = pg_url_or_skip()
+    import psycopg
+
+    schema = f"paygate_billing_{os.getpid()}_{secrets.token_hex(3)}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in base else "?"
+    yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'billing.sqlite3'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2027, 1, 31, 10, tzinfo=UTC))
+
+
+@pytest.fixture
+def payments(db_url: str) -> Iterator[paygate.Payments]:
+    p = make_payments(db_url)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def billing(payments: paygate.Payments, clock: Clock) -> Billing:
+    return Billing(payments, clock=clock)
