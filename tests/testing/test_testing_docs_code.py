@@ -45,6 +45,10 @@ PRELUDE = textwrap.dedent(
 
 #: (file, the block's first code line) -> why it is not run on its own.
 NOT_RUN: dict[tuple[str, str], str] = {
+    ("docs/billing.md", "from datetime import UTC, datetime"): (
+        "run, with its printed output checked, by tests/billing/test_billing_docs.py,"
+        " which names the SQL database billing needs (DATABASE_URL)"
+    ),
     ("README.md", "import paygate"): "the host example configures Stripe with a real key",
     (
         "docs/card-networks.md",
