@@ -38,6 +38,7 @@ PRELUDE = textwrap.dedent(
     from paygate.money import Money
     from paygate.operations import *
     from paygate.operations import RoutingRequest, ValidationContext
+    from paygate.billing import *
 
     payments = paygate.Payments({"database_url": "memory"})
     """
