@@ -31,6 +31,9 @@ class CorrectionRefused(InvalidState):
 class RenderFailed(PluginError):
     """The renderer failed or is missing: the document was not issued (no number taken)."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message, plugin="paygate_billing_render", retry_safe=True)
+
 
 __all__ = [
     "CorrectionRefused",
