@@ -845,7 +845,8 @@ class Invoices:
                 )
             if self._amended(conn, [doc.id]).get(doc.id):
                 raise CorrectionRefused(
-                    f"{doc.number_text} was already cancelled or replaced: correct the newest document"
+                    f"{doc.number_text} was already cancelled or replaced: "
+                    "correct the newest document"
                 )
             merged = {
                 k: getattr(doc.buyer, k)
