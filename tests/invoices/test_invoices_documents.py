@@ -81,9 +81,8 @@ def test_issued_documents_are_immutable_in_the_database(billing: Billing) -> Non
         "UPDATE paygate_invoices_profiles SET legal_name = 'x'",
         "DELETE FROM paygate_invoices_profiles",
     ):
-        with pytest.raises(DBAPIError, match="immutable|never deleted"):
-            with engine.begin() as conn:
-                conn.execute(text(statement))
+        with pytest.raises(DBAPIError, match=r"immutable|never deleted"), engine.begin() as conn:
+            conn.execute(text(statement))
     # Only the active flag of a profile version moves.
     with engine.begin() as conn:
         conn.execute(text("UPDATE paygate_invoices_profiles SET active = active"))
@@ -123,7 +122,7 @@ def test_a_missing_mandatory_mention_is_named_and_nothing_is_numbered(
     acct = customer(billing)
     billing.subscribe(OWNER, acct, "webinar/s25", idempotency_key="k1")
     [record] = billing.invoices(OWNER, acct)
-    with pytest.raises(MissingMandatoryData, match="seller.rcs") as err:
+    with pytest.raises(MissingMandatoryData, match=r"seller\.rcs") as err:
         billing.invoices.issue_for_invoice(record.id)
     assert err.value.mention == "seller.rcs"
     billing.invoices.configure_seller(**SELLER)
@@ -239,8 +238,9 @@ def test_verify_detects_an_altered_pdf(billing: Billing, clock: Clock) -> None:
     docs = _three(billing, clock)
     _tamper(
         billing,
-        f"UPDATE paygate_invoices_documents SET pdf = :p WHERE id = '{docs[1].id}'",
+        "UPDATE paygate_invoices_documents SET pdf = :p WHERE id = :id",
         p=b"%PDF-forged",
+        id=docs[1].id,
     )
     problems = billing.invoices.verify()
     assert [(p.number, p.kind) for p in problems] == [(2, "altered")]
@@ -252,7 +252,8 @@ def test_verify_detects_altered_data(billing: Billing, clock: Clock) -> None:
     _tamper(
         billing,
         "UPDATE paygate_invoices_documents SET data = replace(data, 'Dupré', 'Dupont') "
-        f"WHERE id = '{docs[0].id}'",
+        "WHERE id = :id",
+        id=docs[0].id,
     )
     problems = billing.invoices.verify()
     assert [(p.number, p.kind) for p in problems] == [(1, "altered")]
@@ -261,7 +262,7 @@ def test_verify_detects_altered_data(billing: Billing, clock: Clock) -> None:
 
 def test_verify_detects_a_removed_document(billing: Billing, clock: Clock) -> None:
     docs = _three(billing, clock)
-    _tamper(billing, f"DELETE FROM paygate_invoices_documents WHERE id = '{docs[1].id}'")
+    _tamper(billing, "DELETE FROM paygate_invoices_documents WHERE id = :id", id=docs[1].id)
     problems = billing.invoices.verify()
     assert [(p.number, p.kind) for p in problems] == [(3, "gap")]
     assert "missing number(s) 2" in str(problems[0])
@@ -269,7 +270,7 @@ def test_verify_detects_a_removed_document(billing: Billing, clock: Clock) -> No
 
 def test_verify_detects_a_removed_last_document(billing: Billing, clock: Clock) -> None:
     docs = _three(billing, clock)
-    _tamper(billing, f"DELETE FROM paygate_invoices_documents WHERE id = '{docs[2].id}'")
+    _tamper(billing, "DELETE FROM paygate_invoices_documents WHERE id = :id", id=docs[2].id)
     problems = billing.invoices.verify()
     assert [(p.number, p.kind) for p in problems] == [(3, "gap")]
 
@@ -279,8 +280,10 @@ def test_verify_detects_a_renumbered_document(billing: Billing, clock: Clock) ->
     # Remove number 2 and renumber 3 as 2 to hide the hole.
     _tamper(
         billing,
-        f"DELETE FROM paygate_invoices_documents WHERE id = '{docs[1].id}'",
-        f"UPDATE paygate_invoices_documents SET number = 2 WHERE id = '{docs[2].id}'",
+        "DELETE FROM paygate_invoices_documents WHERE id = :gone",
+        "UPDATE paygate_invoices_documents SET number = 2 WHERE id = :moved",
+        gone=docs[1].id,
+        moved=docs[2].id,
     )
     problems = billing.invoices.verify()
     kinds = {(p.number, p.kind) for p in problems}
