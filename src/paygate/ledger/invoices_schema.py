@@ -119,6 +119,9 @@ deliveries = Table(
     Column("last_error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True)),
+    # Set when a sender claims the row (status ``sending``); a claim older
+    # than the lease is taken over (the sender died mid-send).
+    Column("claimed_at", DateTime(timezone=True)),
     UniqueConstraint("document_id", "kind", "address", name="uq_paygate_invoices_deliveries_once"),
 )
 

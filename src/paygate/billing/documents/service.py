@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paygate.billing.documents import chain as chainmod
@@ -76,6 +76,10 @@ _SELLER_FIELDS = frozenset(
     }
 )
 PENDING, ACCEPTED, REJECTED = "pending", "accepted", "rejected"
+#: A delivery claimed longer ago than this is taken over (its sender died).
+SEND_LEASE = timedelta(minutes=10)
+#: A failed send is tried again this long after its last try.
+RETRY_AFTER = timedelta(minutes=5)
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -753,50 +757,55 @@ class Invoices:
         ]
 
     def deliver_due(self) -> int:
-        """Send every queued delivery (new or failed before); each succeeds
-        once. Returns how many were sent now."""
-        if not self.billing.hook.paygate_billing_deliver.get_hookimpls():
-            return 0
+        """Send every queued delivery (new, failed before, or claimed by a
+        sender that died); each is sent once. Returns how many were sent now."""
+        now = self.now
+        due = or_(
+            deliveries.c.status == "pending",
+            and_(deliveries.c.status == "failed", deliveries.c.claimed_at < now - RETRY_AFTER),
+            and_(deliveries.c.status == "sending", deliveries.c.claimed_at < now - SEND_LEASE),
+        )
         with self.store.read() as conn:
             rows = conn.execute(
-                select(deliveries)
-                .where(deliveries.c.status != "sent")
-                .order_by(deliveries.c.created_at)
+                select(deliveries.c.id).where(due).order_by(deliveries.c.created_at)
             ).all()
         sent = 0
         for r in rows:
             with self.store.write() as conn:
-                # Claim it: a concurrent sender that got here first has sent it.
+                # Claim it: a concurrent sender that got here first sends it.
                 claimed = conn.execute(
                     update(deliveries)
-                    .where(and_(deliveries.c.id == r.id, deliveries.c.status != "sent"))
-                    .values(attempts=deliveries.c.attempts + 1)
+                    .where(and_(deliveries.c.id == r.id, due))
+                    .values(status="sending", claimed_at=now)
                 ).rowcount
-            if not claimed:
-                continue
-            doc_row = None
-            with self.store.read() as conn:
+                if not claimed:
+                    continue
+                row = conn.execute(select(deliveries).where(deliveries.c.id == r.id)).one()
                 doc_row = conn.execute(
-                    select(documents).where(documents.c.id == r.document_id)
+                    select(documents).where(documents.c.id == row.document_id)
                 ).one()
             doc = self._row_doc(doc_row)
+            error: str | None = None
             try:
                 ok = self.billing.hook.paygate_billing_deliver(
-                    document=doc, pdf=bytes(doc_row.pdf), address=r.address, kind=r.kind
+                    document=doc, pdf=bytes(doc_row.pdf), address=row.address, kind=row.kind
                 )
-                error = None if ok else "no deliverer answered"
             except Exception as exc:  # a mail server down: retried at the next pass
                 ok, error = False, f"{type(exc).__name__}: {exc}"[:500]
             with self.store.write() as conn:
-                conn.execute(
-                    update(deliveries)
-                    .where(deliveries.c.id == r.id)
-                    .values(
-                        status="sent" if ok else "failed",
-                        last_error=error,
-                        sent_at=self.now if ok else None,
-                    )
-                )
+                if ok is None:
+                    # No deliverer is configured: the row waits as it was.
+                    values: dict[str, Any] = {"status": "pending", "claimed_at": None}
+                else:
+                    values = {
+                        "status": "sent" if ok else "failed",
+                        "attempts": row.attempts + 1,
+                        "last_error": error,
+                        "sent_at": self.now if ok else None,
+                    }
+                conn.execute(update(deliveries).where(deliveries.c.id == r.id).values(**values))
+            if ok is None:
+                break
             sent += bool(ok)
         return sent
 
