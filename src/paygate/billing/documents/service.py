@@ -94,6 +94,16 @@ def _q(amount: Decimal, ccy: str) -> Money:
     return Money(amount.quantize(unit, rounding=ROUND_HALF_UP), ccy)
 
 
+def _issue_order(row: Any) -> tuple[Any, ...]:
+    """Oldest first; at one instant an original before what amends it, and a
+    credit note before the invoice that replaces what it credits."""
+    if row.preceding_id is None:
+        rank = 0
+    else:
+        rank = 2 if row.type_code == DocumentType.INVOICE.value else 1
+    return (_utc(row.created_at), rank, row.series, row.number)
+
+
 class Invoices:
     """The documents side of billing (``billing.invoices``).
 
@@ -456,12 +466,17 @@ class Invoices:
         if not ids:
             return {}
         rows = conn.execute(
-            select(documents.c.preceding_id, documents.c.id)
-            .where(documents.c.preceding_id.in_(ids))
-            .order_by(documents.c.series, documents.c.number)
+            select(
+                documents.c.preceding_id,
+                documents.c.id,
+                documents.c.type_code,
+                documents.c.created_at,
+                documents.c.series,
+                documents.c.number,
+            ).where(documents.c.preceding_id.in_(ids))
         ).all()
         out: dict[str, list[str]] = {}
-        for r in rows:
+        for r in sorted(rows, key=_issue_order):
             out.setdefault(r.preceding_id, []).append(r.id)
         return {k: tuple(v) for k, v in out.items()}
 
@@ -471,11 +486,10 @@ class Invoices:
         Owner (and staff) only; a frozen account still reaches its documents."""
         with self.store.read() as conn:
             self._account(conn, actor, account, Action.VIEW)
-            rows = conn.execute(
-                select(documents)
-                .where(documents.c.account_id == account)
-                .order_by(documents.c.created_at, documents.c.series, documents.c.number)
-            ).all()
+            rows = sorted(
+                conn.execute(select(documents).where(documents.c.account_id == account)).all(),
+                key=_issue_order,
+            )
             docs = [self._row_doc(r) for r in rows]
             links = self._amended(conn, [d.id for d in docs])
         return [replace(d, amended_by=links.get(d.id, ())) for d in docs]
