@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from drafthorse.models.accounting import ApplicableTradeTax
-from drafthorse.models.document import Document as CII
-from drafthorse.models.note import IncludedNote
-from drafthorse.models.party import TaxRegistration
-from drafthorse.models.tradelines import LineItem
+from drafthorse.models.accounting import ApplicableTradeTax  # type: ignore[import-untyped]
+from drafthorse.models.document import Document as CII  # type: ignore[import-untyped]
+from drafthorse.models.note import IncludedNote  # type: ignore[import-untyped]
+from drafthorse.models.party import TaxRegistration  # type: ignore[import-untyped]
+from drafthorse.models.tradelines import LineItem  # type: ignore[import-untyped]
 
 from paygate.billing.documents import Document, DocumentType
 

@@ -17,7 +17,7 @@ from typing import Any
 import typst
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
-from drafthorse.pdf import attach_xml
+from drafthorse.pdf import attach_xml  # type: ignore[import-untyped]
 
 from paygate import hookimpl
 from paygate.billing.documents import Document, DocumentType

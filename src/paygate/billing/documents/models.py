@@ -40,7 +40,7 @@ class Party:
         return bool(self.vat_id or self.siren)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) is not None}  # type: ignore[attr-defined]
+        return {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) is not None}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Party:

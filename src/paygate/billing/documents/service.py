@@ -13,6 +13,7 @@ stored file that is always served.
 
 from __future__ import annotations
 
+import builtins
 import json
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -520,7 +521,7 @@ class Invoices:
 
     def all_documents(
         self, *, since: date | None = None, until: date | None = None
-    ) -> list[Document]:
+    ) -> builtins.list[Document]:
         """Every document (staff, CLI, export), by series then number."""
         with self.store.read() as conn:
             stmt = select(documents).order_by(documents.c.series, documents.c.number)
@@ -545,7 +546,7 @@ class Invoices:
             self.billing.hook.paygate_billing_render.get_hookimpls()
         )
 
-    def issue_due(self) -> list[Document]:
+    def issue_due(self) -> builtins.list[Document]:
         """Issue the invoice (380) of every paid billing invoice of an account
         with a billing profile that has none yet; then send what is queued.
         A failure is logged and retried at the next pass (nothing numbered)."""
@@ -690,7 +691,7 @@ class Invoices:
         )
 
     # -- verification ---------------------------------------------------------------------
-    def verify(self) -> list[chainmod.Problem]:
+    def verify(self) -> builtins.list[chainmod.Problem]:
         """Check every series: each file and its data against their hashes,
         numbers contiguous from 1, each link to the previous document, and
         the last number against the series' counter (a removed last document)."""
@@ -749,7 +750,7 @@ class Invoices:
             )
         )
 
-    def deliveries(self, document_id: str) -> list[Delivery]:
+    def deliveries(self, document_id: str) -> builtins.list[Delivery]:
         with self.store.read() as conn:
             rows = conn.execute(
                 select(deliveries)
@@ -909,7 +910,7 @@ class Invoices:
             row = conn.execute(select(corrections).where(corrections.c.id == rid)).one()
             return self._request(row)
 
-    def pending_corrections(self, actor: Actor) -> list[CorrectionRequest]:
+    def pending_corrections(self, actor: Actor) -> builtins.list[CorrectionRequest]:
         """Open requests, oldest first (billing staff)."""
         self._staff(actor)
         with self.store.read() as conn:
@@ -920,7 +921,7 @@ class Invoices:
             ).all()
         return [self._request(r) for r in rows]
 
-    def corrections(self, actor: Actor, account: str) -> list[CorrectionRequest]:
+    def corrections(self, actor: Actor, account: str) -> builtins.list[CorrectionRequest]:
         """The account's requests and their outcome (owner)."""
         with self.store.read() as conn:
             self._account(conn, actor, account, Action.VIEW)

@@ -26,7 +26,7 @@ def clean_vat(number: str, country: str) -> str:
         compact = module.validate(raw[2:] if raw[:2].isalpha() else raw)
     except ValidationError as exc:
         raise InvalidVatNumber(
-            f"{number!r} is not a valid {prefix} VAT number: {exc.message}", param="vat_id"
+            f"{number!r} is not a valid {prefix} VAT number: {exc}", param="vat_id"
         ) from None
     compact = str(compact)
     return compact if compact[:2] == prefix else prefix + compact
@@ -36,9 +36,7 @@ def clean_siren(number: str) -> str:
     try:
         return str(stdnum_siren.validate(number))
     except ValidationError as exc:
-        raise InvalidVatNumber(
-            f"{number!r} is not a valid SIREN: {exc.message}", param="siren"
-        ) from None
+        raise InvalidVatNumber(f"{number!r} is not a valid SIREN: {exc}", param="siren") from None
 
 
 __all__ = ["clean_siren", "clean_vat"]
