@@ -563,11 +563,11 @@ class Invoices:
         issued = []
         for r in rows:
             try:
-                doc = self.issue_for_invoice(r.id)
+                doc, new = self._issue_invoice(r.id)
             except PaygateError as exc:
                 log.warning("document for invoice %s not issued: %s", r.id, exc)
                 continue
-            if doc is not None:
+            if doc is not None and new:
                 issued.append(doc)
         self.deliver_due()
         return issued
@@ -576,6 +576,10 @@ class Invoices:
         """Issue the 380 of one paid billing invoice (idempotent: the same
         invoice gives the same document). ``None``: the account has no
         billing profile yet."""
+        return self._issue_invoice(invoice_id)[0]
+
+    def _issue_invoice(self, invoice_id: str) -> tuple[Document | None, bool]:
+        """The 380 of a paid billing invoice, and whether this call issued it."""
         key = f"inv:{invoice_id}"
         try:
             with self.store.write() as conn:
@@ -583,13 +587,13 @@ class Invoices:
                     select(documents).where(documents.c.source_key == key)
                 ).first()
                 if existing is not None:
-                    return self._row_doc(existing)
+                    return self._row_doc(existing), False
                 inv = self.store.invoice(conn, invoice_id)
                 if inv.status != PAID:
                     raise InvalidRequest(f"invoice {invoice_id} is not paid", param="invoice")
                 prof = self._active_profile(conn, inv.account_id)
                 if prof is None:
-                    return None
+                    return None, False
                 draft = self._build(
                     account_id=inv.account_id,
                     invoice_id=inv.id,
@@ -606,12 +610,12 @@ class Invoices:
                     paid_on=(inv.closed_at or self.now).date(),
                     transaction_id=inv.transaction_id,
                 )
-                return self._issue(conn, draft, key)
+                return self._issue(conn, draft, key), True
         except IntegrityError:
             # Another worker issued it at the same moment: read theirs.
             with self.store.read() as conn:
                 row = conn.execute(select(documents).where(documents.c.source_key == key)).one()
-                return self._row_doc(row)
+                return self._row_doc(row), False
 
     def credit_refund(
         self, actor: Actor, document_id: str, refund: Money, *, transaction_id: str, reason: str
