@@ -119,7 +119,7 @@ def run_invoices_demo(
     ):
         problems.append("the renewal's invoice does not carry the new receiver")
     found = billing.invoices.verify()
-    echo(f"    paygate invoices verify: {'ok' if not found else found}")
+    echo(f"    paygate invoices verify: {found or 'ok'}")
     if found:
         problems.append("the documents' chain does not verify")
     echo(f"\nInvoice PDFs written to {out}")
