@@ -502,5 +502,4 @@ FIGURES: dict[str, Callable[[Settings], list[Figure]]] = {
     "import": import_time,
     "throughput": throughput,
     "memory": memory,
-    "invoices": lambda settings: __import__("bench.invoices").invoices.invoices(settings),
 }

@@ -3,8 +3,9 @@ embedded Factur-X XML, through ``Billing.invoices`` (number, mentions, render,
 hash chain, store) on SQLite; and a renewal run's throughput with and without
 documents.
 
-Run alone with ``python -m bench.invoices [--quick]`` or as the ``invoices``
-figure of ``python -m bench``. CPU time (``time.process_time``) is what is
+Run it with ``python -m bench.invoices [--quick]``; ``invoices(settings)``
+returns the figure in the shape of ``bench.figures`` for the suite's table.
+CPU time (``time.process_time``) is what is
 reported: it holds up on a shared machine where wall time does not.
 """
 
