@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -110,4 +111,32 @@ def test_invoices_commands(tmp_path: Path) -> None:
         conn.execute(text("UPDATE paygate_invoices_documents SET pdf = :p"), {"p": b"%PDF-x"})
     out = run.invoke(main, [*base, "verify"])
     assert out.exit_code == 1 and "altered" in out.output and "1 problem(s)" in out.output
+    payments.close()
+
+
+def test_a_separate_worker_issues_the_documents(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from invoices_helpers import CONSUMER, OWNER, SELLER, account_with_card, make_payments
+
+    from paygate.billing import Billing
+
+    url = f"sqlite:///{tmp_path / 'w.sqlite3'}"
+    payments = make_payments(url, invoices={"seller": SELLER, "issue": "worker"})
+    billing = Billing(payments, clock=lambda: datetime(2027, 1, 31, 10, tzinfo=UTC))
+    acct = account_with_card(billing, currency="EUR")
+    billing.invoices.set_profile(OWNER, acct, **CONSUMER)
+    billing.subscribe(OWNER, acct, "webinar/s25", idempotency_key="k1")
+    assert billing.invoices.list(OWNER, acct) == []  # the renewal path issued nothing
+    conf = tmp_path / "paygate.toml"
+    # JSON strings are valid TOML basic strings (the address has a newline).
+    seller = "".join(f"{k} = {json.dumps(v)}\n" for k, v in SELLER.items())
+    conf.write_text(
+        f'database_url = "{url}"\n[invoices]\nissue = "worker"\n[invoices.seller]\n{seller}',
+        encoding="utf-8",
+    )
+    out = CliRunner().invoke(main, ["--config", str(conf), "invoices", "issue"])
+    assert out.exit_code == 0, out.output
+    assert "issued 1 document(s)" in out.output
+    assert [d.number for d in billing.invoices.list(OWNER, acct)] == [1]
     payments.close()

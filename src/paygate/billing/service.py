@@ -248,7 +248,7 @@ class Billing:
         if found:
             with self.store.write() as conn:
                 self.store.mark_delivered(conn, [e.seq for e in found], self.now())
-        self.invoices.issue_due()
+        self.invoices.after_billing()
 
     def _entries(self, sub: Subscription) -> list[Entry]:
         return [Entry(i.id, self.catalog.offer(i.offer), i.quantity) for i in sub.active_items()]

@@ -106,6 +106,20 @@ def pdf_command(ctx: click.Context, document: str, actor: str, output: Path) -> 
     click.echo(f"{output} ({len(pdf)} bytes)")
 
 
+@invoices_group.command("issue")
+@click.pass_context
+def issue_command(ctx: click.Context) -> None:
+    """Issue the documents of paid invoices and send what the outbox holds
+    (the worker of ``[invoices] issue = "worker"``; safe to run anytime)."""
+    billing = _billing(ctx, None)
+    try:
+        issued = billing.invoices.issue_due()
+        sent = billing.invoices.deliver_due()
+    finally:
+        billing.payments.close()
+    click.echo(f"issued {len(issued)} document(s), sent {sent} e-mail(s)")
+
+
 @invoices_group.command("verify")
 @click.pass_context
 def verify_command(ctx: click.Context) -> None:

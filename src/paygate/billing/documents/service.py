@@ -76,6 +76,7 @@ _SELLER_FIELDS = frozenset(
         "rcs",
     }
 )
+_SECTION_KEYS = frozenset({"seller", "locale", "smtp", "issue"})
 PENDING, ACCEPTED, REJECTED = "pending", "accepted", "rejected"
 #: A delivery claimed longer ago than this is taken over (its sender died).
 SEND_LEASE = timedelta(minutes=10)
@@ -121,7 +122,18 @@ class Invoices:
         if unknown:
             raise ConfigurationError(f"[invoices.seller] has unknown keys {unknown}")
         self.seller: Party | None = self._seller(seller) if seller else None
+        unknown = sorted(set(section) - _SECTION_KEYS)
+        if unknown:
+            raise ConfigurationError(
+                f"[invoices] has unknown keys {unknown}; known: {sorted(_SECTION_KEYS)}"
+            )
         self.locale: str = str(section.get("locale", "fr"))
+        issue = section.get("issue", "inline")
+        if issue not in ("inline", "worker"):
+            raise ConfigurationError("[invoices] issue is 'inline' or 'worker'")
+        #: ``inline``: every billing call and run issues the documents due;
+        #: ``worker``: only ``issue_due()`` (``paygate invoices issue``) does.
+        self.inline: bool = issue == "inline"
         self.test_mode: bool = bool(billing.payments.config.test_mode)
 
     # -- compatibility: the billing records ------------------------------------------
@@ -545,6 +557,12 @@ class Invoices:
         return self.seller is not None and bool(
             self.billing.hook.paygate_billing_render.get_hookimpls()
         )
+
+    def after_billing(self) -> None:
+        """What billing calls after each operation: issue and send the
+        documents due, unless a separate worker does (``issue = "worker"``)."""
+        if self.inline:
+            self.issue_due()
 
     def issue_due(self) -> builtins.list[Document]:
         """Issue the invoice (380) of every paid billing invoice of an account
