@@ -182,15 +182,20 @@ def latency(settings: Settings) -> list[Figure]:
             stub.url, f"sqlite:///{settings.workdir / 'latency.sqlite3'}", key
         )
         client = sides.plugin_client(stub.url, key)
+        hand = sides.HandWiredSQLite(
+            settings.workdir / "latency-hand.sqlite3", sides.sqlite_pragmas(ledger)
+        )
         with_sqlite = sides.paygate_authorize(ledger)
         bare = sides.raw_sdk(client)
-        with_sqlite()
-        bare()
-        t_a, t_b = interleaved(
-            with_sqlite, bare, seconds=0.0, batch=1, min_rounds=settings.latency_rounds
+        by_hand = hand.payment(client)
+        for fn in (with_sqlite, bare, by_hand):
+            fn()
+        t_a, t_b, t_h = interleaved(
+            with_sqlite, bare, by_hand, seconds=0.0, batch=1, min_rounds=settings.latency_rounds
         )
         ledger.close()
-    a, b = median(t_a), median(t_b)
+        hand.close()
+    a, b, h = median(t_a), median(t_b), median(t_h)
     return [
         Figure(
             name=NAME_LATENCY,
@@ -200,7 +205,11 @@ def latency(settings: Settings) -> list[Figure]:
             ratio=a / b,
             goal="reported",
             passed=None,
-            samples=len(t_a) + len(t_b),
-            note=f"ratio {a / b:.2f}x; +{(a - b) * US:.0f} µs on a {delay_ms:.0f} ms round trip",
+            samples=len(t_a) + len(t_b) + len(t_h),
+            note=(
+                f"ratio {a / b:.2f}x; +{(a - b) * US:.0f} µs on a {delay_ms:.0f} ms round "
+                f"trip; the hand-wired durable baseline {h * MS:.3f} ms ({h / b:.3f}x)"
+            ),
+            extra={"hand_ms": h * MS},
         )
     ]

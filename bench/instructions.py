@@ -25,6 +25,7 @@ from bench.stub_stripe import REPO_ROOT, StubStripe
 from bench.valgrind_requests import requests_available
 
 GOALS = {"memory": 0.10, "sqlite": 0.20}
+WARMUP = 50
 NAMES = {
     "memory": "Instructions per payment, memory ledger",
     "sqlite": "Instructions per payment, SQLite ledger",
@@ -95,11 +96,14 @@ def instructions(settings: Settings) -> list[Figure]:
     n = settings.callgrind_payments
     with StubStripe(max_seconds=1800) as stub:
         report, counts = _run_child(
-            settings, ["--stub-url", stub.url, "--payments", str(n)], valgrind=valgrind
+            settings,
+            ["--stub-url", stub.url, "--payments", str(n), "--warmup", str(WARMUP)],
+            valgrind=valgrind,
         )
-    if not report["on_valgrind"] or set(counts) != {"sdk", "memory", "sqlite"}:
+    if not report["on_valgrind"] or set(counts) != {"sdk", "memory", "sqlite", "hand"}:
         raise RuntimeError(f"callgrind wrote no usable dumps: {report}, {counts}")
     sdk = counts["sdk"] / n
+    hand = counts["hand"] / n
     out = []
     for side, goal in GOALS.items():
         per = counts[side] / n
@@ -117,9 +121,16 @@ def instructions(settings: Settings) -> list[Figure]:
                 note=(
                     f"+{(per - sdk) / 1e6:.2f}M instructions (+{added * 100:.1f} %) per "
                     f"payment over the bare SDK call; callgrind, {n} payments per side "
-                    "after 50 warm-up"
+                    f"after {WARMUP} warm-up"
+                    + (
+                        f"; the hand-wired durable baseline is {hand / 1e6:.3f}M "
+                        f"(+{(hand / sdk - 1) * 100:.1f} %): paygate is "
+                        f"{per / hand:.3f}x it"
+                        if side == "sqlite"
+                        else ""
+                    )
                 ),
-                extra={"instructions": per, "sdk_instructions": sdk},
+                extra={"instructions": per, "sdk_instructions": sdk, "hand_instructions": hand},
             )
         )
     return out
@@ -142,7 +153,7 @@ def _quick(settings: Settings, valgrind: str) -> list[Figure]:
             ["--stub-url", stub.url, "--payments", "2", "--warmup", "1"],
             valgrind=None,
         )
-    if report["sides"] != ["sdk", "memory", "sqlite"]:
+    if report["sides"] != ["sdk", "memory", "sqlite", "hand"]:
         raise RuntimeError(f"instructions child ran {report}")
     reason = (
         "quick mode: callgrind counted a self-test "

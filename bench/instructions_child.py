@@ -1,9 +1,10 @@
 """Child of the instructions figure: the payments it counts, run under callgrind.
 
 Each side (the bare SDK call, paygate-stripe with the memory ledger, with the
-SQLite file ledger) is warmed up, then callgrind's counters are zeroed, the
-side runs ``--payments`` times and the counters are dumped under the side's
-name: imports, set-up and warm-up are never counted. Prints one JSON line.
+SQLite file ledger, and the hand-wired durable baseline) is warmed up, then
+callgrind's counters are zeroed, the side runs ``--payments`` times and the
+counters are dumped under the side's name: imports, set-up and warm-up are
+never counted. Prints one JSON line.
 
 ``--selftest`` counts two plain Python loops instead (quick mode: it proves
 the client requests and the dump parsing work without paying for the
@@ -17,6 +18,7 @@ import gc
 import json
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 from bench import valgrind_requests as vg
 
@@ -57,10 +59,13 @@ def main(argv: list[str] | None = None) -> None:
         key = s.api_key()
         memory = s.payments_for(args.stub_url, "memory", key)
         ledger = s.payments_for(args.stub_url, f"sqlite:///{args.workdir}/cg-ledger.sqlite3", key)
+        client = s.plugin_client(args.stub_url, key)
+        hand = s.HandWiredSQLite(Path(args.workdir) / "cg-hand.sqlite3", s.sqlite_pragmas(ledger))
         sides = {
-            "sdk": s.raw_sdk(s.plugin_client(args.stub_url, key)),
+            "sdk": s.raw_sdk(client),
             "memory": s.paygate_authorize(memory),
             "sqlite": s.paygate_authorize(ledger),
+            "hand": hand.payment(client),
         }
     for fn in sides.values():
         for _ in range(args.warmup):
