@@ -49,7 +49,7 @@ class Settings:
     @property
     def latency_rounds(self) -> int:
         """Rounds of one call per side at 100 ms a call."""
-        return 2 if self.quick else 15
+        return 2 if self.quick else 30
 
     @property
     def callgrind_payments(self) -> int:
