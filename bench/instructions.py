@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from bench.harness import Figure, skipped
 from bench.settings import Settings
@@ -54,7 +55,9 @@ def read_dumps(directory: Path, prefix: str) -> dict[str, int]:
     return counts
 
 
-def _run_child(settings: Settings, extra: list[str], *, valgrind: str | None) -> tuple[dict, dict]:
+def _run_child(
+    settings: Settings, extra: list[str], *, valgrind: str | None
+) -> tuple[dict[str, Any], dict[str, int]]:
     outdir = settings.workdir / "callgrind"
     outdir.mkdir(exist_ok=True)
     prefix = f"cg-{len(list(outdir.iterdir()))}"

@@ -150,7 +150,7 @@ def child(stub_url: str, workdir: str, n: int, ledger: str) -> None:
     def routed_collecting(hook_name: str, provider: str) -> Any:
         return _collecting(routed(hook_name, provider), depth)
 
-    pm.routed = routed_collecting  # type: ignore[method-assign]
+    pm.routed = routed_collecting
     gc.collect()
     vg.zero_stats()
     for _ in range(n):
