@@ -89,9 +89,9 @@ def _sqlite_side(settings: Settings, url: str) -> list[Figure]:
             passed=a / h <= GOAL,
             samples=samples,
             note=(
-                f"+{(a - h) * US:.0f} µs over the SDK call between an INSERT and an UPDATE "
+                f"{(a - h) * US:+.0f} µs over the SDK call between an INSERT and an UPDATE "
                 f"through sqlite3 ({shown}, read from the ledger); the hand-wired row "
-                f"costs +{(h - b) * US:.0f} µs over the bare call ({b * MS:.3f} ms)"
+                f"costs {(h - b) * US:+.0f} µs over the bare call ({b * MS:.3f} ms)"
             ),
             extra={"pragmas": pragmas, "bare_ms": b * MS, "added_us": (a - h) * US},
         ),
@@ -104,7 +104,7 @@ def _sqlite_side(settings: Settings, url: str) -> list[Figure]:
             goal="reported (was <= 1.05)",
             passed=None,
             samples=samples,
-            note=f"+{(m - b) * US:.0f} µs over the bare SDK call, which records nothing",
+            note=f"{(m - b) * US:+.0f} µs over the bare SDK call, which records nothing",
         ),
         Figure(
             name=NAME_SDK_SQLITE,
@@ -115,7 +115,7 @@ def _sqlite_side(settings: Settings, url: str) -> list[Figure]:
             goal="reported (was <= 1.15)",
             passed=None,
             samples=samples,
-            note=f"+{(a - b) * US:.0f} µs over the bare SDK call, which records nothing",
+            note=f"{(a - b) * US:+.0f} µs over the bare SDK call, which records nothing",
         ),
     ]
 
@@ -161,7 +161,7 @@ def _postgres_side(settings: Settings, url: str) -> Figure:
         passed=a / h <= GOAL,
         samples=len(t_pg) + len(t_hand),
         note=(
-            f"+{(a - h) * US:.0f} µs over the SDK call between an INSERT and an UPDATE "
+            f"{(a - h) * US:+.0f} µs over the SDK call between an INSERT and an UPDATE "
             f"through psycopg in autocommit ({shown}, read from the ledger); "
             f"server {PG_URL.split('@')[-1]}"
         ),
@@ -207,7 +207,7 @@ def latency(settings: Settings) -> list[Figure]:
             passed=None,
             samples=len(t_a) + len(t_b) + len(t_h),
             note=(
-                f"ratio {a / b:.2f}x; +{(a - b) * US:.0f} µs on a {delay_ms:.0f} ms round "
+                f"ratio {a / b:.2f}x; {(a - b) * US:+.0f} µs on a {delay_ms:.0f} ms round "
                 f"trip; the hand-wired durable baseline {h * MS:.3f} ms ({h / b:.3f}x)"
             ),
             extra={"hand_ms": h * MS},
