@@ -24,7 +24,7 @@ class Settings:
 
     @property
     def ab_seconds(self) -> float:
-        return 1.0 if self.quick else 20.0
+        return 0.5 if self.quick else 20.0
 
     @property
     def core_seconds(self) -> float:
@@ -44,7 +44,7 @@ class Settings:
 
     @property
     def memory_ops(self) -> int:
-        return 3_000 if self.quick else 100_000
+        return 1_000 if self.quick else 100_000
 
     @property
     def latency_rounds(self) -> int:
