@@ -201,7 +201,7 @@ def build_client(settings: StripeSettings) -> StripeClient:
     )
     return stripe.StripeClient(
         api_key,
-        base_addresses={"api": settings.api_base} if settings.api_base else None,
+        base_addresses={"api": settings.api_base} if settings.api_base else {},
         http_client=http_client,
         max_network_retries=settings.max_network_retries,
     )
