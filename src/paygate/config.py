@@ -41,6 +41,15 @@ DEFAULT_DATABASE_FILE = "paygate.sqlite3"
 DEFAULT_POOL_SIZE = 32
 
 
+def describe_value(value: object) -> str:
+    """What a config value is, never what it holds: a secret typed into the
+    wrong key must not end up in an error message, a CLI's output or a log."""
+    kind = type(value).__name__
+    if isinstance(value, (str, bytes, list, tuple, dict)):
+        return f"a {kind} of length {len(value)}"
+    return f"a {kind}"
+
+
 class Config(Mapping[str, Any]):
     """Read-only view of the host's settings."""
 
@@ -51,14 +60,14 @@ class Config(Mapping[str, Any]):
             raise ConfigurationError(f"config must be a mapping, not {type(data).__name__}")
         self._data: dict[str, Any] = dict(data or {})
         rounding = self._data.get("rounding", "ROUND_HALF_UP")
-        if rounding not in _ROUNDING_MODES:
+        if not isinstance(rounding, str) or rounding not in _ROUNDING_MODES:
             raise ConfigurationError(
-                f"unknown rounding mode {rounding!r}; use one of {sorted(_ROUNDING_MODES)}"
+                f"rounding must be one of {sorted(_ROUNDING_MODES)}, not {describe_value(rounding)}"
             )
         pool = self._data.get("database_pool_size", DEFAULT_POOL_SIZE)
         if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
             raise ConfigurationError(
-                f"database_pool_size must be a whole number >= 1, not {pool!r}"
+                f"database_pool_size must be a whole number >= 1, not {describe_value(pool)}"
             )
 
     @classmethod
@@ -99,7 +108,9 @@ class Config(Mapping[str, Any]):
         """The table of plugin ``name`` (a copy; empty if absent)."""
         value = self._data.get(name, {})
         if not isinstance(value, Mapping):
-            raise ConfigurationError(f"config table [{name}] must be a table, not {value!r:.40}")
+            raise ConfigurationError(
+                f"config table [{name}] must be a table, not {describe_value(value)}"
+            )
         return dict(value)
 
     @property

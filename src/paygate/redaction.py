@@ -38,7 +38,12 @@ _SECRET_FIELD = re.compile(
     r"(?i)((?:card(?:\[|%5B))?[\"']?(?:cvc|cvv|cvv2|cvc2|csc|security_code|client_secret|"
     r"api_key|apikey|password|passwd|secret|access_token|refresh_token|authorization|"
     r"webhook_secret)[\"']?(?:\]|%5D){0,2}[\"']?"
-    r"(?:" + _FIELD_SPACE + r"*(?:[:=]|%3A|%3D)" + _FIELD_SPACE + r"*|" + _FIELD_SPACE
+    r"(?:"
+    + _FIELD_SPACE
+    + r"*(?:[:=]|%3A|%3D)"
+    + _FIELD_SPACE
+    + r"*|"
+    + _FIELD_SPACE
     + r"+(?=[0-9]))[\"']?)(?!\[REDACTED\])([^\"'&,\s})\]+]+)"
 )
 
@@ -107,7 +112,9 @@ def _pattern_source(pattern: str | re.Pattern[str]) -> str:
     elif isinstance(pattern, str):
         flags, source = "", pattern
     else:
-        raise TypeError(f"a secret pattern must be a str or re.Pattern, not {type(pattern).__name__}")
+        raise TypeError(
+            f"a secret pattern must be a str or re.Pattern, not {type(pattern).__name__}"
+        )
     compiled = re.compile(source, _flags_of(flags))
     if compiled.fullmatch("") is not None or compiled.search("") is not None:
         raise ValueError("a secret pattern must not match the empty string")
@@ -294,11 +301,15 @@ def scrub_text(text: str) -> str:
         # Most stored strings (ids, amounts, statuses) hold none of what every
         # secret pattern below needs: skip the substitutions.
         return text
-    return _substitute(text)
+    return _substitute_builtin(text)
 
 
 def _substitute(text: str) -> str:
     """Every substitution of :func:`scrub_text`, without its shortcut."""
+    return _substitute_builtin(_scrub_declared(text))
+
+
+def _substitute_builtin(text: str) -> str:
     out = _SECRET_TOKENS.sub(REDACTED, text)
     out = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}:{REDACTED}@", out)
     out = _SECRET_FIELD.sub(lambda m: m.group(1) + REDACTED, out)
@@ -515,8 +526,8 @@ __all__ = [
     "luhn_valid",
     "protect_sdk_loggers",
     "scrub_data",
-    "secret_config_values",
     "scrub_record",
     "scrub_strings",
     "scrub_text",
+    "secret_config_values",
 ]

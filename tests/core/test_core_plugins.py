@@ -42,7 +42,7 @@ def test_builtins_are_ordinary_plugins() -> None:
 
 def test_hookspecs_are_prefixed_and_documented() -> None:
     hooks = _all_hooks()
-    assert len(hooks) == 15
+    assert len(hooks) == 16
     for name, fn in hooks.items():
         assert name.startswith("paygate_")
         doc = fn.__doc__ or ""

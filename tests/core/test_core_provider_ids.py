@@ -134,9 +134,7 @@ class DigitGateway:
         self.answers[request.transaction_id] = result
         if self.lose_next_answer:
             self.lose_next_answer = False
-            raise paygate.errors.ProviderUnavailable(
-                "timeout", request_sent=True, retry_safe=False
-            )
+            raise paygate.errors.ProviderUnavailable("timeout", request_sent=True, retry_safe=False)
         return result
 
     answers: dict[str, ProviderResult]

@@ -156,9 +156,7 @@ def clean_transaction(tx: Transaction | None) -> Transaction | None:
 def clean_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
     """A host's metadata with every value scrubbed, and the whole value of a
     key that names a card secret (``cvc``, ``card[cvc]``, ``card_number``...)."""
-    return {
-        k: REDACTED if is_card_secret_key(k) else scrub_strings(v) for k, v in metadata.items()
-    }
+    return {k: REDACTED if is_card_secret_key(k) else scrub_strings(v) for k, v in metadata.items()}
 
 
 def cleaned(

@@ -58,9 +58,7 @@ class Settings:
         env = os.environ if env is None else env
         environment = str(section.get("environment", "sandbox")).lower()
         if environment not in ("sandbox", "live"):
-            raise ConfigurationError(
-                f"[paypal] environment must be 'sandbox' or 'live', not {environment[:20]!r}"
-            )
+            raise ConfigurationError("[paypal] environment must be 'sandbox' or 'live'")
         if environment == "live" and test_mode:
             raise ConfigurationError(
                 "[paypal] environment is 'live' while test_mode is on: "
