@@ -30,6 +30,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from paygate.errors import ConfigurationError
 
@@ -48,6 +49,30 @@ def describe_value(value: object) -> str:
     if isinstance(value, (str, bytes, list, tuple, dict)):
         return f"a {kind} of length {len(value)}"
     return f"a {kind}"
+
+
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def check_api_base(value: object, key: str) -> str:
+    """A provider's API base URL, checked: ``https://``, or ``http://`` to a
+    loopback host only (a local fake server in tests). Credentials travel to
+    this address: plain http to anywhere else would expose them.
+
+    :raises ConfigurationError: naming ``key``, never echoing the value.
+    """
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{key} must be an https URL, not {describe_value(value)}")
+    try:
+        parsed = urlsplit(value)
+        host = parsed.hostname
+    except ValueError:
+        raise ConfigurationError(f"{key} must be an https URL") from None
+    if not host:
+        raise ConfigurationError(f"{key} must be an https URL")
+    if parsed.scheme == "https" or (parsed.scheme == "http" and host in _LOOPBACK_HOSTS):
+        return value.rstrip("/")
+    raise ConfigurationError(f"{key} must be an https URL (http only to 127.0.0.1 or localhost)")
 
 
 class Config(Mapping[str, Any]):

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from paygate.config import check_api_base
 from paygate.errors import ConfigurationError, ErrorCode, PaygateError, ProviderUnavailable
 from paygate.proxies import read_environment_once
 from paygate_paypal.errors import classify, describe, exception_for
@@ -71,7 +72,7 @@ class Settings:
         if not 0 < timeout <= 600:
             raise ConfigurationError("[paypal] timeout must be between 0 and 600 seconds")
         default_base = LIVE_BASE if environment == "live" else SANDBOX_BASE
-        api_base = str(section.get("api_base") or default_base).rstrip("/")
+        api_base = check_api_base(section.get("api_base") or default_base, "[paypal] api_base")
         fees = section.get("fees") or {}
         if not isinstance(fees, Mapping):
             raise ConfigurationError("[paypal] fees must be a table")
