@@ -16,8 +16,8 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import decimal
+from collections.abc import Callable
 from decimal import (
     MAX_EMAX,
     MIN_EMIN,

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from core_helpers import card, usd
 
 import paygate
-from paygate.cli import main
 import paygate.config as pconfig
 import paygate.redaction as redaction
+from paygate.cli import main
 from paygate.config import Config
 from paygate.errors import ConfigurationError, PaygateError
 from paygate.operations import PaymentRequest, ProviderResult
