@@ -380,7 +380,7 @@ def _declare_secret_patterns(pm: PaygatePluginManager, strict: bool) -> None:
     for impl in pm.hook.paygate_secret_patterns.get_hookimpls():
         name = impl.plugin_name
         try:
-            patterns = impl.function()
+            patterns: Any = impl.function()
             if patterns is not None:
                 if isinstance(patterns, (str, re.Pattern)):
                     patterns = [patterns]

@@ -499,7 +499,8 @@ class ProviderConformance:
         patterns: list[re.Pattern[str]] = []
         for impl in pm.hook.paygate_secret_patterns.get_hookimpls():
             if impl.plugin is plugin:
-                for p in impl.function() or []:
+                declared: Any = impl.function() or []
+                for p in declared:
                     patterns.append(p if isinstance(p, re.Pattern) else re.compile(p))
         tx = conformance.purchase()
         ids = [tx.provider_reference or "", *tx.provider_data.values()]

@@ -114,13 +114,13 @@ def network(brand: str) -> Network:
 
 
 #: What people type between digit groups: spaces (one or more), dashes,
-#: dots, underscores and slashes. The core's scrubber knows the same ones.
-_GROUP_SEPARATORS = str.maketrans("", "", " -._/")
+#: underscores and slashes (a dot stays an error: it reads as a decimal).
+_GROUP_SEPARATORS = str.maketrans("", "", " -_/")
 
 
 def normalize(pan: str) -> str:
     """``pan`` without the separators people type between groups (spaces,
-    however many, dashes, dots, underscores, slashes); other characters are kept."""
+    however many, dashes, underscores, slashes); other characters are kept."""
     return pan.translate(_GROUP_SEPARATORS)
 
 
