@@ -14,10 +14,18 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from paygate.errors import ErrorCode, InvalidRequest
 from paygate.money import Money
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def utcnow() -> datetime:
@@ -388,16 +396,25 @@ class WebhookEvent(FrozenModel):
     ``payment_method.saved`` or ``other``.
     """
 
-    id: str
+    id: str = Field(min_length=1, max_length=255)
     provider: str
     type: str
-    provider_type: str
-    provider_reference: str | None = None
-    transaction_id: str | None = None
+    provider_type: str = Field(max_length=255)
+    provider_reference: str | None = Field(default=None, max_length=255)
+    transaction_id: str | None = Field(default=None, max_length=255)
     amount: Money | None = None
     created_at: datetime = Field(default_factory=utcnow)
     data: dict[str, Any] = Field(default_factory=dict)
     duplicate: bool = False
+
+    @field_validator("id", "provider_type", "provider_reference", "transaction_id")
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        # The ledger stores these: a NUL or a lone surrogate would fail the
+        # database write (PostgreSQL refuses NUL) after the signature passed.
+        if value is not None and ("\x00" in value or not _encodable(value)):
+            raise ValueError("must be valid text without NUL characters")
+        return value
 
 
 __all__ = [

@@ -1057,7 +1057,7 @@ class Payments:
         self._require(info, "webhooks", "webhooks")
         if not isinstance(headers, Mapping):
             raise InvalidRequest("headers must be a mapping", param="headers")
-        raw = body.encode() if isinstance(body, str) else body
+        raw = body.encode("utf-8", "replace") if isinstance(body, str) else body
         if not isinstance(raw, bytes):
             raise InvalidRequest("body must be the raw bytes received", param="body")
         request = construct(
@@ -1236,7 +1236,7 @@ class Payments:
         """
         from paygate.pricing.models import LineItem, PricingContext
 
-        lines = list(items) if not isinstance(items, (str, bytes)) else None
+        lines = list(items) if isinstance(items, Iterable) and not isinstance(items, (str, bytes)) else None
         if not lines or not all(isinstance(i, LineItem) for i in lines):
             raise InvalidRequest(
                 "items must be a non-empty list of paygate.LineItem", param="items"
