@@ -31,6 +31,7 @@ from paygate.ledger.records import GENERATED_KEY_DIGEST
 from paygate.ledger.records import OperationRecord as _Record
 from paygate.ledger.webhooks import apply_event
 from paygate.models import (
+    Card,
     ErrorInfo,
     Transaction,
     TransactionStatus,
@@ -121,7 +122,9 @@ def request_summary(request: OperationRequest) -> dict[str, Any]:
     return data
 
 
-def clean_transaction(tx: Transaction | None) -> Transaction | None:
+def clean_transaction(
+    tx: Transaction | None, card_numbers: tuple[str, ...] = ()
+) -> Transaction | None:
     """The transaction with secrets scrubbed from its free text.
 
     A careless host may put a card number in a description or a refund
@@ -150,7 +153,42 @@ def clean_transaction(tx: Transaction | None) -> Transaction | None:
         clean = scrub_text(tx.error.message)
         if clean != tx.error.message:
             updates["error"] = tx.error.model_copy(update={"message": clean})
+    if card_numbers and any(_holds(v, card_numbers) for v in tx.provider_data.values()):
+        updates["provider_data"] = _without(tx.provider_data, card_numbers)
     return tx.model_copy(update=updates) if updates else tx
+
+
+def _holds(value: str, card_numbers: tuple[str, ...]) -> bool:
+    return any(pan in value for pan in card_numbers)
+
+
+def _without(value: Any, card_numbers: tuple[str, ...]) -> Any:
+    """``value`` with the exact card numbers of this request cut out.
+
+    Identifiers are never scrubbed by shape (a gateway id may look like a
+    card number), but the very number the host paid with is a secret
+    wherever a provider puts it: an id holding it by chance is not a risk
+    worth a leak.
+    """
+    if isinstance(value, str):
+        for pan in card_numbers:
+            value = value.replace(pan, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {k: _without(v, card_numbers) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without(v, card_numbers) for v in value]
+    return value
+
+
+def card_numbers_of(request: OperationRequest) -> tuple[str, ...]:
+    """The PAN this request pays with, if a card (13 digits or more)."""
+    method = getattr(request, "method", None)
+    if isinstance(method, Card):
+        digits = method.digits
+        if len(digits) >= 13:
+            return (digits,)
+    return ()
 
 
 def clean_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
@@ -161,15 +199,16 @@ def clean_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
 
 def cleaned(
     apply: Callable[[Transaction | None], Transaction | None],
+    card_numbers: tuple[str, ...] = (),
 ) -> Callable[[Transaction | None], Transaction | None]:
-    return lambda cur: clean_transaction(apply(cur))
+    return lambda cur: clean_transaction(apply(cur), card_numbers)
 
 
 def error_dict(error: ErrorInfo | None) -> dict[str, Any] | None:
     return dict(scrub_data(error.model_dump())) if error is not None else None
 
 
-def result_record(result: ProviderResult) -> dict[str, Any]:
+def result_record(result: ProviderResult, card_numbers: tuple[str, ...] = ()) -> dict[str, Any]:
     """The provider's answer as the ledger keeps it: the fields that differ
     from their defaults (``ProviderResult.model_validate`` restores the rest).
 
@@ -179,6 +218,8 @@ def result_record(result: ProviderResult) -> dict[str, Any]:
     core and the provider read back: they are stored byte-identical.
     """
     data: dict[str, Any] = result.model_dump(mode="json", exclude_defaults=True)
+    if card_numbers:
+        data = _without(data, card_numbers)
     if "raw" in data:
         data["raw"] = scrub_data(data["raw"])
     error = data.get("error")
@@ -232,6 +273,7 @@ class LedgerPlugin:
         elif isinstance(request, RefundRequest):
             reservation = Reservation(request.transaction_id, "refund", request.amount)
         now = utcnow()
+        pans = card_numbers_of(request)
         was_unknown = store.begin(
             OperationRecord(
                 idempotency_key=request.idempotency_key,
@@ -273,7 +315,8 @@ class LedgerPlugin:
                             err,
                             unknown=state is OperationState.UNKNOWN,
                             now=ended,
-                        )
+                        ),
+                        pans,
                     ),
                     transaction_id=request.transaction_id,
                     error=error_record(exc),
@@ -316,13 +359,13 @@ class LedgerPlugin:
                 request.idempotency_key,
                 state,
                 apply=lambda cur: clean_transaction(
-                    apply_outcome(cur, request, result, None, unknown=False, now=ended)
+                    apply_outcome(cur, request, result, None, unknown=False, now=ended), pans
                 ),
                 transaction_id=request.transaction_id,
                 provider_reference=result.provider_reference,
                 operation_reference=result.operation_reference,
                 error=error_dict(result.error),
-                result=result_record(result),
+                result=result_record(result, pans),
                 now=ended,
                 expected=(OperationState.PENDING,),
             )

@@ -115,14 +115,28 @@ def calculate(context: FeeContext, table: Mapping[str, Any]) -> list[FeeLine]:
     )
     if international and "international_card" in lines:
         result.append(
-            _line("stripe_international_card", lines["international_card"], context.amount, table, rounding)
+            _line(
+                "stripe_international_card",
+                lines["international_card"],
+                context.amount,
+                table,
+                rounding,
+            )
         )
     if context.currency_conversion and "currency_conversion" in lines:
         result.append(
-            _line("stripe_currency_conversion", lines["currency_conversion"], context.amount, table, rounding)
+            _line(
+                "stripe_currency_conversion",
+                lines["currency_conversion"],
+                context.amount,
+                table,
+                rounding,
+            )
         )
     if context.method_kind == "manual_card" and "manual_entry" in lines:
-        result.append(_line("stripe_manual_entry", lines["manual_entry"], context.amount, table, rounding))
+        result.append(
+            _line("stripe_manual_entry", lines["manual_entry"], context.amount, table, rounding)
+        )
     return result
 
 
