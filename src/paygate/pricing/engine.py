@@ -50,10 +50,6 @@ from pydantic import BaseModel
 from paygate.errors import ErrorCode, InvalidRequest
 from paygate.money import _CTX as _MONEY_CONTEXT
 from paygate.money import Money, _minor_factor, _minor_makers, _trusted_minor
-
-#: Amount x 10^exponent in Money's own context, like ``Money.minor_units``:
-#: exact whatever decimal context the host set for its thread.
-_scale = _MONEY_CONTEXT.multiply
 from paygate.pricing.models import (
     Adjustment,
     FeeBreakdown,
@@ -69,6 +65,10 @@ from paygate.pricing.models import (
     _trusted_quote,
     check_quote_total,
 )
+
+#: Amount x 10^exponent in Money's own context, like ``Money.minor_units``:
+#: exact whatever decimal context the host set for its thread.
+_scale = _MONEY_CONTEXT.multiply
 
 #: Item kinds billed every month: an annual quote bills 12 months of them.
 RECURRING_KINDS: frozenset[str] = frozenset({"plan", "addon", "toll_free_number"})
