@@ -72,3 +72,63 @@ def test_stripe_fees_use_the_configured_rounding(rounding: str, expected: str) -
     )
     (line,) = provider.paygate_calculate_fees(context)
     assert line.amount == Money(expected, "USD")
+
+
+# -- ids with card-like digit runs, through the facade (recorded answers) -------------
+
+PI = "pi_4111111111111111AbC"  # a Luhn-valid 16-digit run inside a Stripe-shaped id
+RE = "re_5555555555554444XyZ"
+
+
+def test_stripe_ids_with_card_like_runs_survive_the_ledger(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logging
+
+    import responses
+    from stripe_fixtures import API, fake_key, payment_method, refund_object
+
+    import paygate
+    from paygate.models import Card, TransactionStatus
+
+    monkeypatch.setenv("PAYGATE_DEBUG", "1")  # the SDK logs request bodies at DEBUG
+    with (
+        responses.RequestsMock(assert_all_requests_are_fired=True) as mocked,
+        paygate.Payments(
+            {
+                "database_url": "memory",
+                "stripe": {"api_key": fake_key(), "max_network_retries": 0},
+            }
+        ) as payments,
+        caplog.at_level(logging.DEBUG),
+    ):
+        logging.getLogger("stripe").setLevel(logging.DEBUG)
+        pm = payment_method()
+        mocked.post(f"{API}/v1/payment_methods", json=pm)
+        mocked.post(
+            f"{API}/v1/payment_intents",
+            json=payment_intent(id=PI, status="requires_capture", payment_method=pm["id"]),
+        )
+        mocked.post(
+            f"{API}/v1/payment_intents/{PI}/capture",
+            json=payment_intent(id=PI, status="succeeded", amount_received=1000),
+        )
+        mocked.post(f"{API}/v1/refunds", json=refund_object(id=RE, amount=400, payment_intent=PI))
+        card = Card("4242424242424242", 12, 2034, "907")
+        tx = payments.authorize(Money("10.00", "USD"), card, provider="stripe")
+        tx = payments.capture(tx.id)
+        tx = payments.refund(tx.id, Money("4.00", "USD"), reason="typed cvc 907 by mistake")
+        assert tx.status is TransactionStatus.PARTIALLY_REFUNDED
+        paths = [c.request.path_url for c in mocked.calls]
+        stored = payments.transaction(tx.id)
+        ops = payments.ledger.operations()
+    assert f"/v1/payment_intents/{PI}/capture" in paths
+    assert stored.provider_reference == PI
+    assert stored.refunds[0].provider_reference == RE
+    assert {op.provider_reference for op in ops} == {PI}
+    assert RE in {op.operation_reference for op in ops}
+    # The stored provider results too (what a same-key retry replays).
+    assert {op.result.get("provider_reference") for op in ops} <= {PI, None}
+    assert RE in {op.result.get("operation_reference") for op in ops}
+    # The reason went to Stripe form-encoded ("cvc+907"); no log line shows it.
+    assert "907" not in caplog.text
