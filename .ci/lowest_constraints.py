@@ -3,7 +3,8 @@
 CI installs the core and the bundled plugins with these constraints
 (``pip install -c``) in a separate venv and runs the suites there, so a lower
 bound in a ``pyproject.toml`` is a version that was tested, not a guess.
-Usage: ``python .ci/lowest_constraints.py > constraints-lowest.txt``.
+Usage: ``python .ci/lowest_constraints.py > constraints-lowest.txt`` (or
+``--output FILE``, for tox).
 """
 
 from __future__ import annotations
@@ -50,11 +51,14 @@ def _key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"[0-9]+", version))
 
 
-def main() -> int:
-    for name, version in sorted(lower_bounds().items()):
-        print(f"{name}=={version}")
+def main(argv: list[str]) -> int:
+    lines = [f"{name}=={version}\n" for name, version in sorted(lower_bounds().items())]
+    if len(argv) == 2 and argv[0] == "--output":
+        Path(argv[1]).write_text("".join(lines))
+    else:
+        sys.stdout.write("".join(lines))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
