@@ -274,3 +274,28 @@ def test_grouped_card_numbers_are_scrubbed(typed: str) -> None:
         tx = p.purchase(usd("2.00"), card(), description=f"paid with {typed}")
         assert tx.description is not None
         assert typed not in tx.description
+
+
+class _EchoingConfigure:
+    """A third-party plugin whose configure fails quoting its own secret."""
+
+    @paygate.hookimpl
+    def paygate_configure(self, config: Config) -> None:
+        raise RuntimeError(f"cannot log in with {config.section('echoing')['client_secret']}")
+
+
+def test_a_plugin_skipped_for_echoing_its_secret_logs_no_secret(
+    caplog: pytest.LogCaptureFixture, recwarn: pytest.WarningsRecorder
+) -> None:
+    from paygate.manager import make_plugin_manager
+
+    secret = "Zq" + secrets.token_hex(16)  # no known shape: scrubbed as a configured value
+    with caplog.at_level(logging.WARNING):
+        make_plugin_manager(
+            Config({"database_url": "memory", "echoing": {"client_secret": secret}}),
+            plugins=[_EchoingConfigure()],
+            load_entrypoints=False,
+        )
+    assert "was skipped" in caplog.text
+    assert secret not in caplog.text
+    assert all(secret not in str(w.message) for w in recwarn)
