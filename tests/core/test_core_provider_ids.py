@@ -288,3 +288,50 @@ def test_stored_method_token_survives_the_ledger_replay(
     assert again.customer_reference == first.customer_reference
     renewal = payments.charge_recurring(usd("3.00"), again)
     assert renewal.status is S.CAPTURED
+
+
+# -- the same through the built-in sandbox, its references made card-like ----------------
+
+
+@pytest.fixture
+def sandbox_payments(monkeypatch: pytest.MonkeyPatch) -> Iterator[paygate.Payments]:
+    from paygate.builtins.sandbox import SandboxProvider
+
+    ids = itertools.cycle(GATEWAY_IDS)
+    counter = itertools.count()
+    # Unique per payment (the sandbox keys its payments by reference).
+    monkeypatch.setattr(
+        SandboxProvider, "_new_reference", lambda self: f"{next(ids)}-{next(counter)}"
+    )
+    with paygate.Payments({"database_url": "memory"}, load_entrypoints=False) as p:
+        yield p
+
+
+def test_sandbox_references_with_card_like_runs_survive_every_follow_up(
+    sandbox_payments: paygate.Payments,
+) -> None:
+    p = sandbox_payments
+    sandbox = p.plugin("sandbox")
+    tx = p.authorize(usd("30.00"), card())
+    ref = tx.provider_reference
+    assert ref is not None and ref.split("-")[0] in GATEWAY_IDS
+    tx = p.capture(tx.id, usd("10.00"), final=False)
+    tx = p.capture(tx.id, usd("20.00"))
+    tx = p.refund(tx.id, usd("5.00"))
+    tx = p.refund(tx.id)
+    assert tx.status is S.REFUNDED
+    assert sandbox.payment(ref)["refunded"] == 3000  # the sandbox's own books, minor units
+    voided = p.void(p.authorize(usd("4.00"), card()).id)
+    assert voided.status is S.VOIDED
+    sandbox.inject("timeout")
+    with pytest.raises(paygate.errors.ProviderUnavailable):
+        p.authorize(usd("6.00"), card())
+    assert p.reconcile().settled == 1
+    lost = [op for op in p.ledger.operations() if op.operation == "authorize"][-1]
+    settled = p.capture(lost.transaction_id)
+    assert settled.status is S.CAPTURED
+    for op in p.ledger.operations():
+        if op.provider_reference is not None:
+            assert sandbox.payment(op.provider_reference) is not None, op.provider_reference
+            result_ref = op.result.get("provider_reference")
+            assert result_ref in (None, op.provider_reference)
