@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -18,6 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from paygate.errors import ErrorCode, InvalidRequest
 from paygate.money import Money
+
+
+def _sane_decimal(value: Decimal) -> bool:
+    """Finite, and no more than 40 digits either side of the point."""
+    return value.is_finite() and -40 <= value.adjusted() <= 40
 
 
 def _encodable(value: str) -> bool:
@@ -48,6 +54,13 @@ class PaygateModel(BaseModel):
     )
 
     def __init__(self, /, **data: Any) -> None:
+        for key, value in data.items():
+            if type(value) is Decimal and not _sane_decimal(value):
+                # Pydantic would turn Decimal("1E+999999999999") into an int
+                # field's value digit by digit: refused before it tries.
+                raise InvalidRequest(
+                    f"{type(self).__name__}.{key}: number out of range", param=str(key)
+                )
         try:
             super().__init__(**data)
         except ValidationError as exc:

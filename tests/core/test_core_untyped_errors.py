@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from paygate.builtins.sandbox import SandboxProvider
 from paygate.cli import main
 from paygate.errors import ConfigurationError, InvalidRequest, SignatureVerificationError
 from paygate.models import TransactionStatus
+from paygate.pricing import LineItem
 
 
 @pytest.fixture
@@ -107,3 +109,19 @@ def test_demo_without_the_paypal_demo_extra_explains_itself(
     assert result.exit_code == 0, result.output
     assert not isinstance(result.exception, ImportError)
     assert "paygate-paypal[demo]" in result.output
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: paygate.Card("4242424242424242", 12, Decimal("1E+999999999999"), "123"),
+        lambda: paygate.Card("4242424242424242", Decimal("1E+999999999999"), 2030, "123"),
+        lambda: paygate.Card("4242424242424242", Decimal("NaN"), 2030, "123"),
+        lambda: LineItem(sku="a", unit_price=usd("1.00"), quantity=Decimal("1E+999999999999")),
+    ],
+    ids=["exp_year", "exp_month", "nan_month", "quantity"],
+)
+def test_a_huge_decimal_for_an_int_field_is_refused_at_once(build: Any) -> None:
+    # Pydantic would build the int 10**999999999999 digit by digit: a hang.
+    with pytest.raises(InvalidRequest):
+        build()
