@@ -11,9 +11,8 @@ metadata. Proves, for each backend:
 * every stored provider identifier is the one the provider returned.
 
 Text the host passes to a provider (descriptions, metadata, reasons,
-customer fields, ids and keys) is validated by another change (issue 15,
-item 4); until it lands, surrogates and NUL reach those fields only in the
-``xfail(strict=True)`` cases at the end, which flip to passing with it.
+customer fields, ids and keys) is refused before the provider when it holds a
+lone surrogate or a NUL (issue 15, item 4): the cases at the end pin that.
 """
 
 from __future__ import annotations
@@ -491,13 +490,9 @@ def test_zz_after_the_run(world: dict[str, Any]) -> None:
             assert op.provider_reference == issued[op.transaction_id]
 
 
-# -- text hardA's validation (issue 15, item 4) will refuse before the provider --------
+# -- text that cannot be stored is refused before the provider (issue 15, item 4) ------
 
 
-HARD_A = "hardA: item 4 (text validation before the provider; no pending row after a failed write)"
-
-
-@pytest.mark.xfail(strict=True, reason=HARD_A)
 @pytest.mark.parametrize(
     "field", ["description", "metadata_value", "reason"], ids=["description", "metadata", "reason"]
 )
@@ -522,9 +517,6 @@ def test_a_lone_surrogate_in_host_text_is_refused_before_the_provider(
     assert p.ledger.operations(state=OperationState.PENDING) == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="hardA: item 4 / untyped errors (ids with surrogates or NUL)"
-)
 @pytest.mark.parametrize("tx_id", ["txn_\udce9", "txn_\x00"])
 @pytest.mark.parametrize("op", ["transaction", "capture", "void", "confirm"])
 def test_an_unusable_transaction_id_is_a_typed_error(
