@@ -58,7 +58,7 @@ from paygate.money import Money, currency_exponent
 from paygate.redaction import get_logger
 
 if TYPE_CHECKING:
-    from paygate.billing.service import Billing
+    from paygate.billing.core import BillingCore
 
 log = get_logger("paygate.invoices")
 
@@ -113,7 +113,7 @@ class Invoices:
     still returns the billing records (:class:`paygate.billing.Invoice`).
     """
 
-    def __init__(self, billing: Billing) -> None:
+    def __init__(self, billing: BillingCore) -> None:
         self.billing = billing
         self.store = billing.store
         section = billing.payments.config.section("invoices")
@@ -1082,8 +1082,4 @@ class Invoices:
         return out
 
 
-def attach(billing: Billing) -> Invoices:
-    return Invoices(billing)
-
-
-__all__ = ["ACCEPTED", "PENDING", "REJECTED", "Invoices", "attach"]
+__all__ = ["ACCEPTED", "PENDING", "REJECTED", "Invoices"]
