@@ -17,7 +17,6 @@ from paygate.billing.models import (
     BillingEvent,
     BillingState,
     DraftLine,
-    Invoice,
 )
 from paygate.billing.periods import period
 from paygate.billing.planner import (
