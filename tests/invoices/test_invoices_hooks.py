@@ -75,7 +75,7 @@ def test_host_mentions_are_printed_and_a_problem_refuses(sqlite_url: str, clock:
     po.required = True
     with pytest.raises(MissingMandatoryData) as err:
         billing.invoices.credit_refund(
-            OWNER, doc.id, Money("1.00", "EUR"), transaction_id="tx", reason="r"
+            STAFF, doc.id, Money("1.00", "EUR"), transaction_id="tx", reason="r"
         )
     assert err.value.mention == "buyer.purchase_order"
     assert len(billing.invoices.list(OWNER, acct)) == 1  # nothing issued

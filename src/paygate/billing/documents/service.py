@@ -639,15 +639,17 @@ class Invoices:
         self, actor: Actor, document_id: str, refund: Money, *, transaction_id: str, reason: str
     ) -> Document:
         """Issue a credit note (381) for what a refund through ``Payments``
-        gave back on an invoiced charge, linked to its invoice. The same
-        ``transaction_id`` (the refund's) gives the same credit note."""
+        gave back on an invoiced charge, linked to its invoice (billing staff,
+        or the host acting as staff, when it refunded by itself; ``refund``
+        does both). The same ``transaction_id`` (the refund's) gives the same
+        credit note."""
         key = f"refund:{transaction_id}"
         with self.store.write() as conn:
             existing = conn.execute(select(documents).where(documents.c.source_key == key)).first()
             if existing is not None:
                 return self._row_doc(existing)
+            self._staff_only(actor)
             orig = self._doc(conn, document_id)
-            self._account(conn, actor, orig.account_id, Action.PAY)
             if orig.type is DocumentType.CREDIT_NOTE:
                 raise CorrectionRefused("a credit note cannot itself be credited")
             credited = self._credited(conn, orig.id)
@@ -675,6 +677,41 @@ class Invoices:
             doc = self._issue(conn, draft, key)
         self.deliver_due()
         return doc
+
+    def refund(
+        self,
+        actor: Actor,
+        document_id: str,
+        amount: Money | None = None,
+        *,
+        reason: str = "Remboursement / Refund",
+        idempotency_key: str,
+    ) -> Document:
+        """Refund (part of) an invoice's charge through ``Payments.refund``
+        and issue its credit note (381) linked to the invoice. Billing staff
+        only. A retry with the same ``idempotency_key`` refunds once and
+        returns the same credit note (also after a failure between the two)."""
+        self._staff_only(actor)
+        with self.store.read() as conn:
+            doc = self._doc(conn, document_id)
+        if doc.type is DocumentType.CREDIT_NOTE or doc.transaction_id is None:
+            raise CorrectionRefused(f"{doc.number_text} has no charge of its own to refund")
+        if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 200:
+            raise InvalidRequest("idempotency_key is a 1-200 character string")
+        tx = self.billing.payments.refund(
+            doc.transaction_id,
+            amount,
+            reason=reason,
+            idempotency_key=f"paygate-invoices:{doc.id}:{idempotency_key}",
+        )
+        if not tx.refunds:
+            raise InvalidRequest(f"the refund of {doc.number_text} returned no refund")
+        made = tx.refunds[-1]
+        return self.credit_refund(actor, doc.id, made.amount, transaction_id=made.id, reason=reason)
+
+    def _staff_only(self, actor: Actor) -> None:
+        if not isinstance(actor, Actor) or not actor.staff:
+            raise BillingPermissionDenied("only billing staff refund and credit invoices")
 
     def _credited(self, conn: Connection, document_id: str) -> Decimal:
         rows = conn.execute(
