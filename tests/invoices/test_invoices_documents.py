@@ -313,3 +313,28 @@ def test_a_refund_through_payments_issues_its_credit_note_once(billing: Billing)
     rest = billing.invoices.refund(STAFF, inv.id, idempotency_key="r2")  # all that is left
     assert rest.total == Money("18.00", "EUR")
     assert billing.invoices.show(OWNER, inv.id).amended_by == (credit.id, rest.id)
+
+
+@pytest.mark.parametrize(("tz", "day"), [(None, date(2027, 2, 1)), ("UTC", date(2027, 1, 31))])
+def test_the_issue_date_is_the_sellers_calendar_day(
+    sqlite_url: str, tz: str | None, day: date
+) -> None:
+    # 23:30 UTC on Jan 31 is already Feb 1 in Paris (a French seller's default).
+    clock = Clock(datetime(2027, 1, 31, 23, 30, tzinfo=UTC))
+    section: dict[str, Any] = {"seller": SELLER} | ({"timezone": tz} if tz else {})
+    p = make_payments(sqlite_url, renderer=FastRenderer, invoices=section)
+    billing = Billing(p, clock=clock)
+    acct = customer(billing)
+    billing.subscribe(OWNER, acct, "webinar/s25", idempotency_key="k1")
+    [doc] = billing.invoices.list(OWNER, acct)
+    assert doc.issue_date == day
+    p.close()
+
+
+def test_an_unknown_timezone_is_a_configuration_error(sqlite_url: str, clock: Clock) -> None:
+    p = make_payments(
+        sqlite_url, renderer=FastRenderer, invoices={"seller": SELLER, "timezone": "Mars/Base"}
+    )
+    with pytest.raises(paygate.errors.ConfigurationError, match="timezone"):
+        Billing(p, clock=clock)
+    p.close()

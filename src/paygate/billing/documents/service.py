@@ -76,7 +76,7 @@ _SELLER_FIELDS = frozenset(
         "rcs",
     }
 )
-_SECTION_KEYS = frozenset({"seller", "locale", "smtp", "issue"})
+_SECTION_KEYS = frozenset({"seller", "locale", "smtp", "issue", "timezone"})
 PENDING, ACCEPTED, REJECTED = "pending", "accepted", "rejected"
 #: A delivery claimed longer ago than this is taken over (its sender died).
 SEND_LEASE = timedelta(minutes=10)
@@ -128,6 +128,14 @@ class Invoices:
                 f"[invoices] has unknown keys {unknown}; known: {sorted(_SECTION_KEYS)}"
             )
         self.locale: str = str(section.get("locale", "fr"))
+        self.timezone: str | None = section.get("timezone")
+        if self.timezone is not None:
+            try:  # an unknown zone is refused now, not at the first issue
+                zone(str(self.timezone))
+            except InvalidRequest:
+                raise ConfigurationError(
+                    "[invoices] timezone must be an IANA name such as 'Europe/Paris'"
+                ) from None
         issue = section.get("issue", "inline")
         if issue not in ("inline", "worker"):
             raise ConfigurationError("[invoices] issue is 'inline' or 'worker'")
@@ -325,9 +333,9 @@ class Invoices:
             raise MissingMandatoryData(
                 "no seller is configured ([invoices.seller])", mention="seller"
             )
-        issue_date = local_date(
-            self.now, zone("Europe/Paris" if self.seller.country == "FR" else "UTC")
-        )
+        # The issue date is the seller's calendar day.
+        tz = self.timezone or ("Europe/Paris" if self.seller.country == "FR" else "UTC")
+        issue_date = local_date(self.now, zone(tz))
         treatment = self._vat(self.seller, buyer, issue_date)
         factor = Decimal(100) + treatment.rate
         lines = []
