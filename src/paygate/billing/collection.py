@@ -4,6 +4,7 @@ failed charge does (numbering, dunning, the end state, a paid change applied).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, and_, insert, or_, select, update
@@ -168,7 +169,6 @@ class Collection(BillingCore):
             error = exc.code.value
         with self.store.write() as conn:
             inv = self.store.invoice(conn, invoice_id, lock=True)
-            acct = self.store.account(conn, inv.account_id)
             status = "succeeded" if tx_id else "failed"
             conn.execute(
                 update(payment_attempts)
@@ -179,6 +179,8 @@ class Collection(BillingCore):
             )
             if tx_id is not None:
                 return self._paid(conn, inv, tx_id)
+            # The account is read again only for a failure (a success needs nothing of it).
+            acct = self.store.account(conn, inv.account_id)
             return self._failed(conn, inv, acct, attempt_no, error or "card_declined")
 
     def _paid(self, conn: Connection, inv: Invoice, tx_id: str | None) -> Invoice:
@@ -216,7 +218,15 @@ class Collection(BillingCore):
                 "transaction": tx_id,
             },
         )
-        return self.store.invoice(conn, inv.id)
+        # What the row now holds, without reading it (and its lines) back.
+        return replace(
+            inv,
+            status=PAID,
+            amount_paid=inv.total,
+            transaction_id=tx_id,
+            next_attempt_at=None,
+            closed_at=now,
+        )
 
     def _failed(
         self,
