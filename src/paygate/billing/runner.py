@@ -40,6 +40,8 @@ from paygate.ledger.billing_schema import (
 )
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from paygate.billing.service import Billing, RunReport
 
 RUNNER_LOCK = "renewals"
@@ -109,30 +111,35 @@ def _release(billing: Billing, sub_id: str, worker: str, next_at: datetime | Non
         )
 
 
-def _next_action(billing: Billing, sub_id: str) -> datetime | None:
+def _next_action(billing: Billing, sub_id: str, tz: ZoneInfo) -> datetime | None:
     """When the subscription next needs the runner: its period end, an open
-    invoice's retry, or its freeze's end; ``None`` when it is over."""
+    invoice's retry, or its freeze's end; ``None`` when it is over.
+
+    ``tz``: the account's time zone (an account's zone never changes)."""
     with billing.store.read() as conn:
         sub = billing.store.subscription(conn, sub_id)
-        acct = billing.store.account(conn, sub.account_id)
-        tz = zone(acct.timezone)
         if sub.billing_state in (BillingState.CANCELED, BillingState.NEEDS_REVIEW):
             return None
         if sub.billing_state is BillingState.FROZEN:
             return local_midnight(sub.frozen_until, tz) if sub.frozen_until else None
-        retry = conn.execute(
-            select(func.min(invoices.c.next_attempt_at)).where(
-                and_(invoices.c.subscription_id == sub_id, invoices.c.status == OPEN)
+        # The earliest retry and the count of unanswered charges, in one statement.
+        retry, stuck = conn.execute(
+            select(
+                select(func.min(invoices.c.next_attempt_at))
+                .where(and_(invoices.c.subscription_id == sub_id, invoices.c.status == OPEN))
+                .scalar_subquery(),
+                select(func.count())
+                .select_from(payment_attempts)
+                .join(invoices, invoices.c.id == payment_attempts.c.invoice_id)
+                .where(
+                    and_(
+                        invoices.c.subscription_id == sub_id,
+                        payment_attempts.c.status == "pending",
+                    )
+                )
+                .scalar_subquery(),
             )
-        ).scalar()
-        stuck = conn.execute(
-            select(func.count())
-            .select_from(payment_attempts)
-            .join(invoices, invoices.c.id == payment_attempts.c.invoice_id)
-            .where(
-                and_(invoices.c.subscription_id == sub_id, payment_attempts.c.status == "pending")
-            )
-        ).scalar_one()
+        ).one()
     end = local_midnight(sub.period_end, tz)
     found = [end]
     if retry is not None:
@@ -238,7 +245,7 @@ def _process(billing: Billing, sub_id: str, worker: str, report: RunReport) -> N
             report.resumed += 1
     elif sub.billing_state is BillingState.ACTIVE and now >= local_midnight(sub.period_end, tz):
         _renew(billing, sub_id, report)
-    _release(billing, sub_id, worker, _next_action(billing, sub_id))
+    _release(billing, sub_id, worker, _next_action(billing, sub_id, tz))
 
 
 def _renew(billing: Billing, sub_id: str, report: RunReport) -> None:
