@@ -40,7 +40,8 @@ from paygate.ledger.billing_schema import (
 from paygate.models import TransactionStatus
 
 #: How soon the runner asks again about a charge that had no answer.
-_UNKNOWN_BACKOFF = timedelta(minutes=1)
+UNKNOWN_BACKOFF = timedelta(minutes=1)
+_UNKNOWN_BACKOFF = UNKNOWN_BACKOFF  # its name before the split (paygate.billing.service)
 
 
 class Collection(BillingCore):
@@ -152,7 +153,7 @@ class Collection(BillingCore):
             # soon, with the same key.
             with self.store.write() as conn:
                 if inv.subscription_id is not None:
-                    soon = now + _UNKNOWN_BACKOFF
+                    soon = now + UNKNOWN_BACKOFF
                     conn.execute(
                         update(subscriptions)
                         .where(subscriptions.c.id == inv.subscription_id)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from paygate.billing.collection import UNKNOWN_BACKOFF
 from paygate.billing.errors import RunnerBusy, StalePreview
 from paygate.billing.models import BillingState, Entitlement
 from paygate.billing.periods import local_midnight, zone
@@ -45,8 +46,6 @@ if TYPE_CHECKING:
     from paygate.billing.service import Billing, RunReport
 
 RUNNER_LOCK = "renewals"
-#: How long a subscription whose charge has no answer waits before the next try.
-UNKNOWN_BACKOFF = timedelta(minutes=1)
 
 
 def _take_lock(billing: Billing, worker: str, lease: timedelta) -> None:
