@@ -34,6 +34,7 @@ import json
 import multiprocessing
 import os
 import pstats
+import queue
 import secrets
 import signal
 import sys
@@ -266,7 +267,18 @@ def _run_workers(
                 break
             time.sleep(0.005)
         os.kill(procs[0].pid or 0, signal.SIGKILL)
-    results = [out.get(timeout=900) for _ in range(workers - (kill_after is not None))]
+    killed = procs[0] if kill_after is not None else None
+    results: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 900
+    while len(results) < workers - (killed is not None):
+        try:
+            results.append(out.get(timeout=1))
+        except queue.Empty:
+            crashed = [p for p in procs if p is not killed and p.exitcode not in (None, 0)]
+            if crashed or time.monotonic() > deadline:
+                for p in procs:
+                    p.kill()
+                raise RuntimeError(f"a worker crashed or hung ({crashed})") from None
     for p in procs:
         p.join(timeout=60)
     return results
@@ -373,7 +385,8 @@ def renewals(quick: bool, subs: int, accounts: int) -> list[Figure]:
                         extra=extra,
                     )
                 )
-            print(f"  {figures[-1].name}: {rate:.1f}/s, checked {counts}", flush=True)
+            print(f"  {figures[-1].name}: {rate:.1f}/s; {figures[-1].note}", flush=True)
+            print(f"    {json.dumps(extra, default=str)}", flush=True)
         payments.close()
     figures.append(killed_worker(quick, min(subs, 24 if quick else 400), batch=4 if quick else 10))
     return figures
@@ -383,6 +396,7 @@ def killed_worker(quick: bool, subs: int, batch: int) -> Figure:
     """Four workers on a file-backed sandbox; one is SIGKILLed mid-run; the
     next tick (after its leases ran out) settles what it left."""
     from paygate.billing import Billing
+    from paygate.billing.collection import UNKNOWN_BACKOFF
 
     name = "Billing renewals, a worker SIGKILLed"
     lease = 1.0 if quick else 3.0
@@ -399,10 +413,13 @@ def killed_worker(quick: bool, subs: int, batch: int) -> Figure:
             billing, 4, when, lease=lease, batch=batch, kill_after=(before + subs // 4, state)
         )
         survivors = sum(r["renewed"] for r in got)
-        # The next tick, once the killed worker's leases ran out: it settles
-        # the charge left pending (reconcile) and renews what it had claimed.
+        # The next tick, once the killed worker's leases ran out and a
+        # minute later (a survivor that met the killed worker's unanswered
+        # charge backed off for UNKNOWN_BACKOFF): it reconciles that charge
+        # and renews or settles what the killed worker had claimed.
         time.sleep(lease + 0.5)
-        billing.clock = lambda: when + timedelta(seconds=time.perf_counter() - t0)
+        later = UNKNOWN_BACKOFF + timedelta(seconds=1)
+        billing.clock = lambda: when + later + timedelta(seconds=time.perf_counter() - t0)
         tick = billing.run_once(reconcile_after=0.0, lease_seconds=lease)
         wall = time.perf_counter() - t0
         after = json.loads(state.read_text())["effects"].get("charge_recurring", 0)
