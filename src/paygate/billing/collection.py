@@ -52,6 +52,10 @@ class Collection(BillingCore):
         if inv.status != DRAFT:
             return
         with self.store.read() as conn:
+            # Re-read: a concurrent call with the same key may have been paid
+            # since ``inv`` was read (its attempt is then no longer pending).
+            if self.store.invoice(conn, inv.id).status != DRAFT:
+                return
             row = conn.execute(
                 select(payment_attempts.c.error_code, payment_attempts.c.status)
                 .where(payment_attempts.c.invoice_id == inv.id)
