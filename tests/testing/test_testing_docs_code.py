@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 PRELUDE = textwrap.dedent(
     """
-    import datetime, hashlib, hmac, json, os, secrets, time
+    import datetime, hashlib, hmac, json, os, re, secrets, time
     from decimal import Decimal
 
     import paygate
