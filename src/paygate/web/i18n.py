@@ -82,6 +82,7 @@ FR: dict[str, str] = {
     "Free minutes balance": "Solde des minutes gratuites",
     "{left} of {included} left": "{left} sur {included} restantes",
     "Next charge": "Prochain prélèvement",
+    "Charged on {date}": "Prélevé le {date}",
     "Nothing will be charged.": "Rien ne sera prélevé.",
     "Total": "Total",
     "Payment method": "Mode de paiement",
