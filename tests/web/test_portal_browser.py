@@ -5,6 +5,7 @@ $PAYGATE_SCREENSHOTS if set, else a temporary folder)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -154,10 +155,9 @@ def test_upgrade_with_the_preview(browser: Browser) -> None:
     before = browser.charges()
     # a double click on "Confirm and pay": the form's key makes it one charge
     button = browser.driver.find_element(By.XPATH, "//button[normalize-space()='Confirm and pay']")
-    try:
+    # the first click may already have left the page: the second finds no button
+    with contextlib.suppress(StaleElementReferenceException):
         webdriver.ActionChains(browser.driver).double_click(button).perform()
-    except StaleElementReferenceException:
-        pass  # the first click already left the page: the second found no button
     deadline = time.monotonic() + 10
     while "Done." not in browser.text() and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from web_helpers import (
     MASTERCARD,
-    SECRET,
     MEMBER,
     OWNER,
+    SECRET,
     STAFF,
     SUB_OWNER,
     Site,
@@ -204,7 +204,9 @@ def test_buy_and_remove_an_add_on(site: Site) -> None:
     assert site.post("/confirm", fields).status_code == 303
     assert site.charges() == before + 1
     assert "Cloud recording add-on × 2" in text_of(site.get("/").text)
-    item = next(i for i in site.billing.subscription(OWNER, site.subscription).items if i.kind != "plan")
+    item = next(
+        i for i in site.billing.subscription(OWNER, site.subscription).items if i.kind != "plan"
+    )
     removal = confirm_fields(site, f"kind=remove_addon&item={item.id}")
     assert site.post("/confirm", removal).status_code == 303
     assert "Applies on" in text_of(site.get("/addons").text)

@@ -92,9 +92,7 @@ def test_a_body_over_the_limit_is_413(client: TestClient, payments: paygate.Paym
     assert client.post("/sandbox", content=chunks(), headers=headers).status_code == 413
 
 
-@pytest.mark.parametrize(
-    "body", [b"", b"\xff\xfe\x00", b"not json", b'{"id": null}', b"{" * 3000]
-)
+@pytest.mark.parametrize("body", [b"", b"\xff\xfe\x00", b"not json", b'{"id": null}', b"{" * 3000])
 def test_garbage_never_gets_a_5xx(client: TestClient, body: bytes) -> None:
     for headers in ({}, {"Paygate-Signature": "t=1,v1=00"}, {"Paygate-Signature": "garbage"}):
         answer = client.post("/sandbox", content=body, headers=headers)

@@ -16,13 +16,13 @@ import pytest
 pytest.importorskip("starlette", reason="the web extra is not installed (pip install paygate[web])")
 pytest.importorskip("httpx", reason="Starlette's TestClient needs httpx")
 
-from paygate_pricing.plugin import PricingRules  # noqa: E402
-from starlette.requests import Request  # noqa: E402
-from starlette.testclient import TestClient  # noqa: E402
+from paygate_pricing.plugin import PricingRules
+from starlette.requests import Request
+from starlette.testclient import TestClient
 
-import paygate  # noqa: E402
-from paygate.billing import Actor, Billing  # noqa: E402
-from paygate.web import billing_portal  # noqa: E402
+import paygate
+from paygate.billing import Actor, Billing
+from paygate.web import billing_portal
 
 OWNER = Actor.user("owner@example.org")
 MEMBER = Actor.user("member@example.org")
@@ -63,9 +63,7 @@ class Site:
 
     def post(self, path: str, data: dict[str, str], user: Actor | None = OWNER, **kw: Any) -> Any:
         headers = {"x-test-user": user.ref} if user is not None else {}
-        return self.client.post(
-            path, data=data, headers=headers, follow_redirects=False, **kw
-        )
+        return self.client.post(path, data=data, headers=headers, follow_redirects=False, **kw)
 
     def form(self, page_path: str, action: str, user: Actor = OWNER) -> dict[str, str]:
         """The hidden fields of the form posting to ``action`` on a page."""

@@ -146,9 +146,7 @@ def build_demo(database: Path, *, seed_data: bool = True) -> DemoHost:
             return accounts.get("sub")
         return accounts.get("main")
 
-    portal = billing_portal(
-        billing, authenticate=demo_actor, account_of=account_of, secret=secret
-    )
+    portal = billing_portal(billing, authenticate=demo_actor, account_of=account_of, secret=secret)
 
     async def index(request: Request) -> Response:
         rows = "".join(

@@ -10,10 +10,10 @@ multi-user or a sub-account gets the 403 page, never the data.
 from __future__ import annotations
 
 import logging
-from importlib import resources
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
+from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -51,7 +51,7 @@ from paygate.web.security import (
 log = logging.getLogger("paygate.web")
 T = TypeVar("T")
 
-Authenticate = Callable[[Request], "Actor | None | Awaitable[Actor | None]"]
+Authenticate = Callable[[Request], "Actor | Awaitable[Actor | None] | None"]
 AccountOf = Callable[[Actor], "str | None"]
 
 #: Flash messages a redirect may name (codes, never text from the request).
@@ -121,7 +121,11 @@ class Portal:
         cookie = request.cookies.get(CSRF_COOKIE)
         page = _Page(request, Actor("anonymous"), lang, cookie or Csrf.new_cookie(), not cookie)
         if not isinstance(actor, Actor):
-            raise _Refused(self._message(page, 401, "Please sign in", "Sign in to the application to see your billing."))
+            raise _Refused(
+                self._message(
+                    page, 401, "Please sign in", "Sign in to the application to see your billing."
+                )
+            )
         page.actor = actor
         return page
 
@@ -162,9 +166,7 @@ class Portal:
             )
         chosen = request.query_params.get("lang")
         if chosen in i18n.LANGUAGES:
-            response.set_cookie(
-                i18n.COOKIE, chosen, max_age=365 * 86400, samesite="lax", path="/"
-            )
+            response.set_cookie(i18n.COOKIE, chosen, max_age=365 * 86400, samesite="lax", path="/")
         return response
 
     def _message(self, page: _Page, status: int, title: str, text: str, **values: Any) -> Response:
@@ -184,7 +186,9 @@ class Portal:
         except BillingPermissionDenied:
             raise _Refused(await self._forbidden(page)) from None
         except (BillingNotFound, NotFound):
-            raise _Refused(self._message(page, 404, "Not found", "There is nothing here.")) from None
+            raise _Refused(
+                self._message(page, 404, "Not found", "There is nothing here.")
+            ) from None
 
     async def _forbidden(self, page: _Page) -> Response:
         owner = await run_in_threadpool(self._billing_owner, self.account_of(page.actor))
@@ -212,10 +216,15 @@ class Portal:
         if not self.csrf.check(
             page.request.cookies.get(CSRF_COOKIE), page.actor.ref, form.get(CSRF_FIELD)
         ):
-            log.warning("portal: refused a post without a valid CSRF token (%s)", page.request.url.path)
+            log.warning(
+                "portal: refused a post without a valid CSRF token (%s)", page.request.url.path
+            )
             raise _Refused(
                 self._message(
-                    page, 403, "This form expired", "Reload the page and send it again (nothing was done)."
+                    page,
+                    403,
+                    "This form expired",
+                    "Reload the page and send it again (nothing was done).",
                 )
             )
         return form
@@ -229,14 +238,19 @@ class Portal:
         if not isinstance(raw, str) or not 16 <= len(raw) <= 100:
             raise _Refused(
                 self._message(
-                    page, 400, "This form expired", "Reload the page and send it again (nothing was done)."
+                    page,
+                    400,
+                    "This form expired",
+                    "Reload the page and send it again (nothing was done).",
                 )
             )
         key = f"{page.actor.ref}\x00{raw}"
         lock = self.once.lock(key)
         got = await run_in_threadpool(lock.acquire, True, 60)
         if not got:
-            raise _Refused(self._message(page, 409, "That did not work", "Please wait and reload the page."))
+            raise _Refused(
+                self._message(page, 409, "That did not work", "Please wait and reload the page.")
+            )
         try:
             done = self.once.get(key)
             if done is None:
@@ -258,7 +272,9 @@ class Portal:
             d = await self._call(page, self.billing.details, page.actor, acct)
         except PaygateError as exc:
             if exc.code.value == "invalid_state":
-                return self._message(page, 200, "No subscription", "This account has no subscription yet.")
+                return self._message(
+                    page, 200, "No subscription", "This account has no subscription yet."
+                )
             raise
         sub = await self._call(page, self.billing.subscription, page.actor, d.subscription_id)
         done = _DONE.get(request.query_params.get("done", ""))
@@ -279,7 +295,9 @@ class Portal:
         plans = [o for o in self.billing.catalog.offers.values() if o.kind == "plan"]
         return self._render(page, "plan.html", d=d, sub=sub, plans=plans)
 
-    def _preview_of(self, actor: Actor, sub_id: str, kind: str, params: Mapping[str, Any]) -> Preview:
+    def _preview_of(
+        self, actor: Actor, sub_id: str, kind: str, params: Mapping[str, Any]
+    ) -> Preview:
         if kind == "change_plan":
             return self.billing.preview_change(
                 actor, sub_id, plan=params.get("plan") or None, cycle=params.get("cycle") or None
@@ -303,7 +321,9 @@ class Portal:
         params = {k: v for k, v in request.query_params.items() if k in _PARAMS}
         d = await self._call(page, self.billing.details, page.actor, acct)
         try:
-            p = await self._call(page, self._preview_of, page.actor, d.subscription_id, kind, params)
+            p = await self._call(
+                page, self._preview_of, page.actor, d.subscription_id, kind, params
+            )
         except PaygateError as exc:
             return self._problem(page, exc)
         return self._render(page, "preview.html", p=p, kind=kind, params=params, stale=False)
@@ -365,7 +385,9 @@ class Portal:
                 str(form.get("holder", "")) or None,
             )
         except (ValueError, TypeError):
-            return self._render(page, "card.html", 400, error="Check the card number, expiry and CVC.")
+            return self._render(
+                page, "card.html", 400, error="Check the card number, expiry and CVC."
+            )
 
         async def act(key: str) -> str:
             await self._call(
@@ -376,9 +398,7 @@ class Portal:
         try:
             return await self._once(page, form, act)
         except PaygateError as exc:
-            return self._render(
-                page, "card.html", 402, error=scrub_text(exc.message)
-            )
+            return self._render(page, "card.html", 402, error=scrub_text(exc.message))
 
     async def addons(self, request: Request) -> Response:
         page = await self._page(request)
@@ -389,9 +409,7 @@ class Portal:
         mine = [(i, catalog.offer(i.offer)) for i in sub.active_items() if i.kind != "plan"]
         removing = set((sub.pending or {}).get("remove", []))
         buyable = [o for o in catalog.offers.values() if o.kind != "plan" and sub.cycle in o.cycles]
-        return self._render(
-            page, "addons.html", d=d, mine=mine, removing=removing, buyable=buyable
-        )
+        return self._render(page, "addons.html", d=d, mine=mine, removing=removing, buyable=buyable)
 
     async def lifecycle(self, request: Request) -> Response:
         """Freeze, unfreeze, cancel at the period end, reactivate."""

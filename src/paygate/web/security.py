@@ -62,7 +62,9 @@ class Csrf:
     def __init__(self, secret: str | bytes) -> None:
         key = secret.encode() if isinstance(secret, str) else secret
         if not isinstance(key, bytes) or len(key) < 16:
-            raise ValueError("the portal's secret must be at least 16 bytes (use secrets.token_hex)")
+            raise ValueError(
+                "the portal's secret must be at least 16 bytes (use secrets.token_hex)"
+            )
         self._key = key
 
     @staticmethod
