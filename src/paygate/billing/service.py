@@ -185,6 +185,11 @@ class Billing:
         self.clock: Clock = clock or (lambda: datetime.now(UTC))
         self.safety_bound = safety_bound
         self.rounding = payments.rounding
+        # Legal documents, history, PDF, corrections (paygate.billing.documents);
+        # billing.invoices(actor, account) still lists the billing records.
+        from paygate.billing.documents.service import Invoices
+
+        self.invoices = Invoices(self)
 
     # -- helpers -----------------------------------------------------------------
     def now(self) -> datetime:
@@ -243,6 +248,7 @@ class Billing:
         if found:
             with self.store.write() as conn:
                 self.store.mark_delivered(conn, [e.seq for e in found], self.now())
+        self.invoices.issue_due()
 
     def _entries(self, sub: Subscription) -> list[Entry]:
         return [Entry(i.id, self.catalog.offer(i.offer), i.quantity) for i in sub.active_items()]
@@ -1227,12 +1233,6 @@ class Billing:
             next_charge_total=total if running else Money.zero(acct.currency),
             subscription_id=sub.id,
         )
-
-    def invoices(self, actor: Actor, account: str) -> list[Invoice]:
-        with self.store.read() as conn:
-            acct = self.store.account(conn, account)
-            self._authorize(actor, Action.VIEW, acct)
-            return self.store.invoices_of(conn, acct.id)
 
     def events(self, *, after: int = 0, limit: int = 1000) -> list[BillingEvent]:
         """The events outbox, in order (``seq``), for hosts that poll."""
