@@ -17,8 +17,9 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.figures import FIGURES, Settings, _fresh_env
+from bench.figures import FIGURES
 from bench.harness import Figure, machine
+from bench.settings import Settings, fresh_env
 
 
 def _fmt(value: float | None) -> str:
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown figure(s) {unknown}; known: {list(FIGURES)}")
 
-    _fresh_env()
+    fresh_env()
     info = machine()
     started = datetime.now(UTC)
     t0 = time.perf_counter()

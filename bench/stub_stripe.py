@@ -1,16 +1,17 @@
-"""A minimal Stripe-shaped HTTP server for the SDK-overhead benchmark.
+"""A minimal Stripe-shaped HTTP server for the SDK-overhead benchmarks.
 
-It answers at once with canned Stripe JSON (PaymentIntents, PaymentMethods,
-refunds, customers), keeps nothing between requests, and speaks keep-alive
-HTTP/1.1 so that the SDK's ``requests`` session reuses one connection, as it
-does against api.stripe.com. localstripe is not used: its latency grows with
+It answers at once (or after ``--delay-ms``) with canned Stripe JSON
+(PaymentIntents, PaymentMethods, refunds, customers, Checkout Sessions),
+keeps nothing between requests, and speaks keep-alive HTTP/1.1 so that the
+SDK's ``requests`` session reuses one connection, as it does against
+api.stripe.com. localstripe is not used: its latency grows with
 its store, which would turn the A/B ratio into a measure of localstripe.
 
 It binds 127.0.0.1 only and stops by itself after ``--max-seconds`` or when the
 process that started it goes away. Run it in a child process
 (:class:`StubStripe`) so that its work never shares the benchmark's GIL.
 
-    python -m bench.stub_stripe --max-seconds 600     # prints "READY <port>"
+    python -m bench.stub_stripe --max-seconds 600 [--delay-ms 100]   # prints "READY <port>"
 """
 
 from __future__ import annotations
@@ -91,6 +92,33 @@ def _payment_method(form: dict[str, str], pid: str | None = None) -> dict[str, A
     }
 
 
+def _checkout_session(form: dict[str, str]) -> dict[str, Any]:
+    sid = "cs_test_" + secrets.token_hex(24)
+    amount = int(form.get("line_items[0][price_data][unit_amount]", "1000") or 1000)
+    return {
+        "id": sid,
+        "object": "checkout.session",
+        "amount_subtotal": amount,
+        "amount_total": amount,
+        "cancel_url": form.get("cancel_url"),
+        "client_reference_id": form.get("client_reference_id"),
+        "created": int(time.time()),
+        "currency": form.get("line_items[0][price_data][currency]", "usd"),
+        "customer": None,
+        "customer_email": form.get("customer_email"),
+        "expires_at": int(time.time()) + 86400,
+        "livemode": False,
+        "metadata": _metadata(form),
+        "mode": form.get("mode", "payment"),
+        "payment_intent": None,
+        "payment_method_types": ["card"],
+        "payment_status": "unpaid",
+        "status": "open",
+        "success_url": form.get("success_url"),
+        "url": f"https://checkout.stripe.com/c/pay/{sid}",
+    }
+
+
 def answer(method: str, path: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
     """The status and JSON body for one request (pure: no state kept)."""
     parts = [p for p in path.split("?", 1)[0].split("/") if p]
@@ -123,6 +151,9 @@ def answer(method: str, path: str, form: dict[str, str]) -> tuple[int, dict[str,
             "status": "succeeded",
             "metadata": _metadata(form),
         }
+    if resource == "checkout" and rest == ["sessions"] and method == "POST":
+        # django-payments' one server-side call (the bench's peer figure).
+        return 200, _checkout_session(form)
     if resource == "customers" and method == "POST":
         return 200, {
             "id": "cus_" + secrets.token_hex(12),
@@ -141,7 +172,12 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "stub-stripe"
     sys_version = ""
 
+    #: Seconds every answer waits, as a real gateway's round trip does.
+    delay = 0.0
+
     def _respond(self, method: str) -> None:
+        if self.delay:
+            time.sleep(self.delay)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         status, payload = answer(method, self.path, _form(body) if body else {})
@@ -178,9 +214,10 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-def serve(max_seconds: float, port: int = 0) -> None:
+def serve(max_seconds: float, port: int = 0, delay_ms: float = 0.0) -> None:
     """Serve until ``max_seconds`` have passed or the parent process is gone."""
-    server = _Server(("127.0.0.1", port), _Handler)
+    handler = type("_DelayedHandler", (_Handler,), {"delay": delay_ms / 1000.0})
+    server = _Server(("127.0.0.1", port), handler)
     parent = os.getppid()
     deadline = time.monotonic() + max_seconds
 
@@ -200,15 +237,24 @@ def serve(max_seconds: float, port: int = 0) -> None:
 class StubStripe:
     """The stub in a child process: ``with StubStripe() as stub: stub.url``."""
 
-    def __init__(self, max_seconds: float = 900.0) -> None:
+    def __init__(self, max_seconds: float = 900.0, delay_ms: float = 0.0) -> None:
         self.max_seconds = max_seconds
+        self.delay_ms = delay_ms
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
 
     def start(self) -> StubStripe:
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.stub_stripe", "--max-seconds", str(self.max_seconds)],
+            [
+                sys.executable,
+                "-m",
+                "bench.stub_stripe",
+                "--max-seconds",
+                str(self.max_seconds),
+                "--delay-ms",
+                str(self.delay_ms),
+            ],
             stdout=subprocess.PIPE,
             text=True,
             env=env,
@@ -253,8 +299,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--max-seconds", type=float, default=600.0)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--delay-ms", type=float, default=0.0, help="answer after this long (a gateway's latency)"
+    )
     args = parser.parse_args(argv)
-    serve(args.max_seconds, args.port)
+    serve(args.max_seconds, args.port, args.delay_ms)
 
 
 if __name__ == "__main__":
