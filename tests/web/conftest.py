@@ -15,3 +15,12 @@ def site(tmp_path: Path) -> Iterator[Site]:
     yield made
     made.client.close()
     made.payments.close()
+
+
+@pytest.fixture
+def docsite(tmp_path: Path) -> Iterator[Site]:
+    """The site with invoice documents (a seller and the Typst renderer)."""
+    made = make_site(tmp_path, documents=True)
+    yield made
+    made.client.close()
+    made.payments.close()

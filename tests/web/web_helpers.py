@@ -78,19 +78,46 @@ def test_authenticate(request: Request) -> Actor | None:
 test_authenticate.__test__ = False  # type: ignore[attr-defined]
 
 
-def make_site(tmp_path: Path) -> Site:
-    payments = paygate.Payments(
-        {
-            "database_url": f"sqlite:///{tmp_path / 'portal.sqlite3'}",
-            "pricing": {"nonprofit_discount": "0.10"},
-        },
-        plugins=[PricingRules],
-        load_entrypoints=False,
-    )
+#: A seller and a receiver for the invoice documents (valid check digits).
+SELLER = {
+    "legal_name": "Webinaires Exemple SAS",
+    "address": "12 rue de la Paix\n75002 Paris",
+    "country": "FR",
+    "vat_id": "FR40303265045",
+    "siren": "303265045",
+    "legal_form": "SAS",
+    "share_capital": "50 000 €",
+    "rcs": "RCS Paris",
+    "email": "factures@example.fr",
+}
+RECEIVER = {
+    "legal_name": "Hélène Dupré",
+    "address": "3 place Bellecour\n69002 Lyon",
+    "country": "FR",
+    "email": "owner@example.org",
+}
+
+
+def make_site(tmp_path: Path, *, documents: bool = False) -> Site:
+    """``documents``: a seller and the Typst renderer are configured, so the
+    invoices layer issues legal documents (PDFs) for every paid invoice."""
+    config: dict[str, Any] = {
+        "database_url": f"sqlite:///{tmp_path / 'portal.sqlite3'}",
+        "pricing": {"nonprofit_discount": "0.10"},
+    }
+    plugins: list[Any] = [PricingRules]
+    if documents:
+        from paygate_invoices_typst.plugin import TypstRenderer
+
+        config["invoices"] = {"seller": SELLER}
+        plugins.append(TypstRenderer)
+    payments = paygate.Payments(config, plugins=plugins, load_entrypoints=False)
     clock = Clock(datetime(2027, 1, 31, 10, tzinfo=UTC))
     billing = Billing(payments, clock=clock)
     main = billing.create_account(OWNER.ref, currency="USD", timezone="Europe/Paris").id
     billing.add_member(main, MEMBER.ref)
+    if documents:
+        billing.invoices.set_profile(OWNER, main, **RECEIVER)
     child = billing.create_account(SUB_OWNER.ref, currency="USD", parent_id=main).id
     billing.add_payment_method(
         OWNER, main, paygate.Card(VISA, 12, 2031, "123"), idempotency_key="card-1"

@@ -31,12 +31,32 @@ if TYPE_CHECKING:
 
 DEMO_COOKIE = "paygate_demo_as"
 
+#: The demo seller (``[invoices.seller]`` in a host's paygate.toml) and the
+#: owner's billing profile: example identities with valid check digits.
+DEMO_SELLER: dict[str, str] = {
+    "legal_name": "Webinaires Exemple SAS",
+    "address": "12 rue de la Paix\n75002 Paris",
+    "country": "FR",
+    "vat_id": "FR40303265045",
+    "siren": "303265045",
+    "legal_form": "SAS",
+    "share_capital": "50 000 €",
+    "rcs": "RCS Paris",
+    "email": "factures@example.fr",
+}
+DEMO_RECEIVER: dict[str, str] = {
+    "legal_name": "Hélène Dupré",
+    "address": "3 place Bellecour\n69002 Lyon",
+    "country": "FR",
+    "email": "owner@example.org",
+}
+
 #: The demo's people: the name in ``?as=`` -> (actor, what they are).
 USERS: dict[str, tuple[Actor, str]] = {
     "owner": (Actor.user("owner@example.org"), "the account owner: sees and changes billing"),
     "member": (Actor.user("member@example.org"), "a multi-user of the account: gets the 403 page"),
     "sub": (Actor.user("sub@example.org"), "owns a sub-account: gets the 403 page"),
-    "staff": (Actor.staff_member("billing-team"), "the billing staff: pending corrections"),
+    "staff": (Actor.staff_member("billing-team"), "the billing staff: see the staff view"),
 }
 
 
@@ -100,6 +120,7 @@ def seed(billing: Billing, clock: DemoClock) -> dict[str, str]:
     clock.fixed = now - timedelta(days=330)
     acct = billing.create_account(owner.ref, currency="USD", timezone="Europe/Paris").id
     billing.add_member(acct, USERS["member"][0].ref)
+    billing.invoices.set_profile(owner, acct, **DEMO_RECEIVER)
     child = billing.create_account(USERS["sub"][0].ref, currency="USD", parent_id=acct).id
     billing.add_payment_method(
         owner, acct, Card("4242424242424242", 12, now.year + 4, "123"), idempotency_key="seed-card"
@@ -119,6 +140,17 @@ def seed(billing: Billing, clock: DemoClock) -> dict[str, str]:
     billing.record_usage(
         USERS["staff"][0], sub, event_id="seed-calls", metric="minutes", quantity=42
     )
+    docs = billing.invoices.list(owner, acct)
+    if docs:  # the invoices layer issues documents (a seller and a renderer are there)
+        staff = USERS["staff"][0]
+        asked = billing.invoices.request_correction(
+            owner,
+            docs[1].id,
+            reason="Our company name changed",
+            disable_old_receiver=True,
+            legal_name="Exemple Webinaires SARL",
+        )
+        billing.invoices.accept_correction(staff, asked.id, reason="checked")
     clock.fixed = None
     return {"main": acct, "sub": child, "subscription": sub}
 
@@ -132,6 +164,7 @@ def build_demo(database: Path, *, seed_data: bool = True) -> DemoHost:
             "database_url": f"sqlite:///{database}",
             "default_provider": "sandbox",
             "pricing": {"nonprofit_discount": "0.10"},
+            "invoices": {"seller": DEMO_SELLER},
         }
     )
     clock = DemoClock()
@@ -158,7 +191,9 @@ def build_demo(database: Path, *, seed_data: bool = True) -> DemoHost:
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
             "<title>paygate demo</title></head><body><main><h1>paygate demo host</h1>"
             "<p>DEMO ONLY: pick who you are (no password; a real host signs its users in).</p>"
-            f"<ul>{rows}</ul><p>Webhooks: POST /webhooks/sandbox</p></main></body></html>"
+            f"<ul>{rows}</ul><p>Staff view: <a href='/billing/staff?as=staff'>pending "
+            "correction requests</a></p><p>Webhooks: POST /webhooks/sandbox</p>"
+            "</main></body></html>"
         )
 
     app = Starlette(
@@ -177,6 +212,7 @@ def describe(url: str) -> list[str]:
     lines = [f"paygate demo host on {url}  (DEMO ONLY: ?as= picks the user, no password)"]
     for name, (actor, text) in USERS.items():
         lines.append(f"  {url}billing/?as={name:<7} {actor.ref}: {text}")
+    lines.append(f"  staff view (correction requests): {url}billing/staff?as=staff")
     lines.append(f"  webhooks: POST {url}webhooks/sandbox")
     return lines
 

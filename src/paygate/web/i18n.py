@@ -203,6 +203,21 @@ FR: dict[str, str] = {
     "change": "changement",
     "correction": "correction",
     "Staff": "Service facturation",
+    "Staff only": "Réservé au service facturation",
+    "Only the billing staff decide corrections.": "Seul le service facturation décide des "
+    "corrections.",
+    "Document": "Document",
+    "Actions": "Actions",
+    "Invoice (380)": "Facture (380)",
+    "Credit note (381)": "Avoir (381)",
+    "Corrected invoice (384)": "Facture rectificative (384)",
+    "Correction requested": "Correction demandée",
+    "Country (two letters)": "Pays (deux lettres)",
+    "Invoice e-mail": "E-mail de facturation",
+    "Receiver on the invoice": "Destinataire sur la facture",
+    "Why it is rejected": "Motif du refus",
+    "Yes": "Oui",
+    "No": "Non",
 }
 
 __all__ = ["COOKIE", "LANGUAGES", "day", "money", "negotiate", "translator"]

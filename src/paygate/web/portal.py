@@ -61,6 +61,12 @@ _DONE = {
     "correction": "Request sent: the billing team will review it.",
 }
 _FREEZE_DAYS = (30, 60, 90)
+#: UNTDID 1001 document types, as the history names them.
+_DOC_TYPES = {
+    "380": "Invoice (380)",
+    "381": "Credit note (381)",
+    "384": "Corrected invoice (384)",
+}
 
 
 class _Refused(Exception):
@@ -132,8 +138,8 @@ class Portal:
     def _render(self, page: _Page, template: str, status: int = 200, **values: Any) -> Response:
         request = page.request
 
-        def url(name: str, what: str | None = None, **query: Any) -> str:
-            base = str(request.url_for(name, what=what) if what else request.url_for(name))
+        def url(name: str, path: Mapping[str, str] | None = None, **query: Any) -> str:
+            base = str(request.url_for(name, **(path or {})))
             clean = {k: v for k, v in query.items() if v is not None}
             return base + ("?" + urlencode(clean) if clean else "")
 
@@ -152,6 +158,7 @@ class Portal:
             idem_field=IDEMPOTENCY_FIELD,
             new_key=new_idempotency_key,
             actor=page.actor,
+            doc_types=_DOC_TYPES,
             **values,
         )
         response = HTMLResponse(html, status_code=status)
@@ -443,12 +450,148 @@ class Portal:
             return self._problem(page, exc)
 
     async def invoices(self, request: Request) -> Response:
+        """The invoice history: the legal documents (PDF, links between an
+        original and its corrections) once the invoices layer issues them,
+        else the billing records; and the account's correction requests."""
         page = await self._page(request)
         acct = self._account(page)
-        found = await self._call(page, self.billing.invoices, page.actor, acct)
-        shown = [i for i in found if i.status != "draft"]
-        shown.reverse()
-        return self._render(page, "invoices.html", invoices=shown)
+        docs = await self._call(page, self.billing.invoices.list, page.actor, acct)
+        requests = await self._call(page, self.billing.invoices.corrections, page.actor, acct)
+        records: list[Any] = []
+        if not docs:
+            found = await self._call(page, self.billing.invoices, page.actor, acct)
+            records = [i for i in found if i.status != "draft"]
+            records.reverse()
+        numbers = {d.id: d.number_text for d in docs}
+        pending = {r.document_id for r in requests if r.status == "pending"}
+        done = _DONE.get(request.query_params.get("done", ""))
+        return self._render(
+            page,
+            "invoices.html",
+            docs=list(reversed(docs)),
+            numbers=numbers,
+            pending=pending,
+            requests=list(reversed(requests)),
+            invoices=records,
+            done=done,
+        )
+
+    async def pdf(self, request: Request) -> Response:
+        """A document's PDF: only the actor's own account's (another
+        account's id is a 404, as if it did not exist)."""
+        page = await self._page(request)
+        doc = await self._own_document(page, request.path_params["doc"])
+        data = await self._call(page, self.billing.invoices.pdf, page.actor, doc.id)
+        name = "".join(c if c.isalnum() or c in "-_" else "-" for c in doc.number_text)
+        return Response(
+            data,
+            media_type="application/pdf",
+            headers={"content-disposition": f'attachment; filename="{name}.pdf"'},
+        )
+
+    async def _own_document(self, page: _Page, doc_id: str) -> Any:
+        """The document, if it is of the account the actor may see; a
+        multi-user gets the 403 page, an id of another account a 404."""
+        acct = self._account(page)
+        await self._call(page, self.billing.account, page.actor, acct)
+        try:
+            doc = await run_in_threadpool(self.billing.invoices.show, page.actor, doc_id)
+        except (BillingPermissionDenied, BillingNotFound, NotFound):
+            doc = None
+        if doc is None or doc.account_id != acct:
+            raise _Refused(self._message(page, 404, "Not found", "There is nothing here."))
+        return doc
+
+    async def correction(self, request: Request) -> Response:
+        page = await self._page(request)
+        doc = await self._own_document(page, request.path_params["doc"])
+        return self._render(page, "correction.html", doc=doc, error=None)
+
+    async def correction_post(self, request: Request) -> Response:
+        page = await self._page(request)
+        doc = await self._own_document(page, request.path_params["doc"])
+        form = await self._form(page)
+
+        # what the form sent (a browser sends every field, pre-filled with the
+        # document's receiver); an emptied optional field removes the detail
+        changes: dict[str, str | None] = {
+            name: str(form.get(name, "")).strip() or None
+            for name in ("legal_name", "address", "country", "vat_id", "email")
+            if name in form
+        }
+
+        async def act(_key: str) -> str:
+            await self._call(
+                page,
+                self.billing.invoices.request_correction,
+                page.actor,
+                doc.id,
+                reason=str(form.get("reason", "")),
+                disable_old_receiver=form.get("disable_old_receiver") == "yes",
+                **changes,
+            )
+            return str(request.url_for("invoices")) + "?done=correction"
+
+        try:
+            return await self._once(page, form, act)
+        except PaygateError as exc:
+            return self._render(
+                page, "correction.html", 400, doc=doc, error=scrub_text(exc.message)
+            )
+
+    # -- the billing staff --------------------------------------------------------------
+    def _staff_only(self, page: _Page) -> None:
+        if not page.actor.staff:
+            raise _Refused(
+                self._message(page, 403, "Staff only", "Only the billing staff decide corrections.")
+            )
+
+    async def staff(self, request: Request) -> Response:
+        page = await self._page(request)
+        self._staff_only(page)
+        pending = await self._call(page, self.billing.invoices.pending_corrections, page.actor)
+        docs = {
+            r.document_id: await self._call(
+                page, self.billing.invoices.show, page.actor, r.document_id
+            )
+            for r in pending
+        }
+        done = _DONE.get(request.query_params.get("done", ""))
+        return self._render(page, "staff.html", pending=pending, docs=docs, done=done)
+
+    async def staff_decide(self, request: Request) -> Response:
+        page = await self._page(request)
+        self._staff_only(page)
+        form = await self._form(page)
+        request_id = request.path_params["request"]
+        what = request.path_params["what"]
+        if what not in ("accept", "reject"):
+            return self._message(page, 404, "Not found", "There is nothing here.")
+
+        async def act(_key: str) -> str:
+            reason = str(form.get("reason", ""))
+            if what == "accept":
+                await self._call(
+                    page,
+                    self.billing.invoices.accept_correction,
+                    page.actor,
+                    request_id,
+                    reason=reason,
+                )
+            else:
+                await self._call(
+                    page,
+                    self.billing.invoices.reject_correction,
+                    page.actor,
+                    request_id,
+                    reason=reason,
+                )
+            return str(request.url_for("staff")) + "?done=done"
+
+        try:
+            return await self._once(page, form, act)
+        except PaygateError as exc:
+            return self._problem(page, exc)
 
     def app(self) -> Starlette:
         def route(
@@ -479,6 +622,16 @@ class Portal:
             route("/addons", self.addons, "addons"),
             route("/lifecycle/{what:str}", self.lifecycle, "lifecycle", ("POST",)),
             route("/invoices", self.invoices, "invoices"),
+            route("/documents/{doc:str}.pdf", self.pdf, "pdf"),
+            route("/documents/{doc:str}/correction", self.correction, "correction"),
+            route(
+                "/documents/{doc:str}/correction",
+                self.correction_post,
+                "correction_post",
+                ("POST",),
+            ),
+            route("/staff", self.staff, "staff"),
+            route("/staff/{request:str}/{what:str}", self.staff_decide, "staff_decide", ("POST",)),
             Route("/static/portal.css", css, name="css"),
         ]
         app = Starlette(routes=routes)
