@@ -6,6 +6,7 @@ $PAYGATE_SCREENSHOTS if set, else a temporary folder)."""
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import socket
 import threading
@@ -28,8 +29,11 @@ if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
 pytest.importorskip("selenium", reason="selenium is not installed (paygate[web-test])")
 uvicorn = pytest.importorskip("uvicorn")
 
+import pypdf  # noqa: E402
 from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
@@ -58,16 +62,37 @@ class Browser:
     def open(self, path: str) -> None:
         self.driver.get(self.base + path)
 
-    def h1(self) -> str:
-        return str(self.driver.find_element(By.TAG_NAME, "h1").text)
+    def h1(self, expected: str | None = None) -> str:
+        """The page's h1; with ``expected``, wait (10 s at most) for a page
+        with that h1 to load after a click."""
+        found = ""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                found = str(self.driver.find_element(By.TAG_NAME, "h1").text)
+            except WebDriverException:  # the page is being replaced
+                found = ""
+            if (expected is None and found) or found == expected:
+                break
+            time.sleep(0.1)
+        return found
 
     def text(self) -> str:
         for _ in range(50):  # a page still loading replaces its body: read again
             try:
                 return str(self.driver.find_element(By.TAG_NAME, "body").text)
-            except StaleElementReferenceException:
+            except WebDriverException:  # stale, or its node left the document
                 time.sleep(0.1)
         raise AssertionError("the page never settled")
+
+    def wait_for(self, text: str, timeout: float = 10) -> bool:
+        """Wait for ``text`` on the page (a click's answer is still loading)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.text():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        return True
 
     def click(self, text: str) -> None:
         """Click the link or button showing ``text``."""
@@ -127,7 +152,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
 
 def test_billing_details_show_the_seed(browser: Browser) -> None:
     browser.open("/billing/")
-    assert browser.h1() == "Billing details"
+    assert browser.h1("Billing details") == "Billing details"
     text = browser.text()
     for label in (
         "Plan size",
@@ -149,19 +174,16 @@ def test_upgrade_with_the_preview(browser: Browser) -> None:
     browser.click("Upgrade or change plan")
     browser.driver.find_element(By.XPATH, "//label[contains(., '500 attendees')]").click()
     browser.click("Preview the change")
-    assert browser.h1() == "Preview"
+    assert browser.h1("Preview") == "Preview"
     assert "Charged now" in browser.text()
     browser.shot("preview")
     before = browser.charges()
     # a double click on "Confirm and pay": the form's key makes it one charge
     button = browser.driver.find_element(By.XPATH, "//button[normalize-space()='Confirm and pay']")
     # the first click may already have left the page: the second finds no button
-    with contextlib.suppress(StaleElementReferenceException):
+    with contextlib.suppress(WebDriverException):
         webdriver.ActionChains(browser.driver).double_click(button).perform()
-    deadline = time.monotonic() + 10
-    while "Done." not in browser.text() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert "Done." in browser.text()
+    assert browser.wait_for("Done.")
     assert "500 attendees" in browser.text()
     time.sleep(0.5)  # a second submit, if the browser sent one, has landed
     assert browser.charges() == before + 1
@@ -181,7 +203,7 @@ def test_add_a_card_in_the_sandbox(browser: Browser) -> None:
     for field_id, value in fill.items():
         browser.driver.find_element(By.ID, field_id).send_keys(value)
     browser.click("Add the card")
-    assert "The card was added." in browser.text()
+    assert browser.wait_for("The card was added.")
     assert "•••• 4444" in browser.text()
     source = browser.driver.page_source
     assert "5555555555554444" not in source and "5555 5555 5555 4444" not in source
@@ -194,39 +216,122 @@ def test_buy_an_add_on(browser: Browser) -> None:
     browser.shot("addons")
     browser.click("Preview")
     browser.click("Confirm and pay")
+    assert browser.wait_for("Done.")
     assert "Cloud recording add-on" in browser.text()
 
 
 def test_freeze_and_unfreeze(browser: Browser) -> None:
     browser.open("/billing/")
     browser.click("Freeze")
+    assert browser.wait_for("Frozen until")
     text = browser.text()
     assert "frozen" in text and "Frozen until" in text
     browser.click("Unfreeze now")
+    assert browser.wait_for("Done.")
     assert "Status\nactive" in browser.text() or "active" in browser.text()
     assert "Frozen until" not in browser.text()
 
 
 def test_invoice_history(browser: Browser) -> None:
     browser.open("/billing/invoices")
-    assert browser.h1() == "Invoice history"
+    assert browser.h1("Invoice history") == "Invoice history"
     rows = browser.driver.find_elements(By.CSS_SELECTOR, "table.invoices tbody tr")
     assert len(rows) >= 12  # a year of monthly invoices, and the changes
     browser.shot("invoices")
 
 
+def download(browser: Browser, link: Any) -> bytes:
+    """Click a download link; the browser saves the file: return its bytes."""
+    folder = browser.shots.parent / f"downloads-{time.monotonic_ns()}"
+    folder.mkdir()
+    browser.driver.execute_cdp_cmd(  # type: ignore[attr-defined]
+        "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(folder)}
+    )
+    link.click()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        done = [p for p in folder.iterdir() if not p.name.endswith(".crdownload")]
+        if done:
+            time.sleep(0.2)
+            return done[0].read_bytes()
+        time.sleep(0.1)
+    raise AssertionError("the browser saved no file in 20 s")
+
+
+def pdf_text(data: bytes) -> str:
+    return "\n".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(data)).pages)
+
+
+def row_of(browser: Browser, number: str) -> Any:
+    return browser.driver.find_element(
+        By.XPATH, f"//table[contains(@class,'invoices')]//tr[td[1][normalize-space()='{number}']]"
+    )
+
+
+def test_download_an_invoice_pdf(browser: Browser) -> None:
+    browser.open("/billing/invoices")
+    first = browser.driver.find_element(By.CSS_SELECTOR, "table.invoices tbody tr")
+    number = first.find_element(By.TAG_NAME, "td").text
+    data = download(browser, first.find_element(By.PARTIAL_LINK_TEXT, "Download PDF"))
+    assert data[:5] == b"%PDF-"
+    assert number in pdf_text(data)
+
+
+def test_correction_request_accepted_by_staff_and_linked(browser: Browser) -> None:
+    browser.open("/billing/invoices")
+    rows = browser.driver.find_elements(By.CSS_SELECTOR, "table.invoices tbody tr")
+    target = next(r for r in rows if "Request a correction" in r.text and "Corrects" not in r.text)
+    number = target.find_element(By.TAG_NAME, "td").text
+    target.find_element(By.PARTIAL_LINK_TEXT, "Request a correction").click()
+    assert browser.h1("Invoice Correction Request") == "Invoice Correction Request"
+    name = browser.driver.find_element(By.ID, "c-name")
+    name.clear()
+    name.send_keys("Dupré Événements SARL")
+    browser.driver.find_element(By.ID, "c-reason").send_keys("Our company name changed")
+    browser.driver.find_element(By.XPATH, "//label[@for='c-disable']").click()
+    assert browser.driver.find_element(By.ID, "c-disable").is_selected()
+    browser.shot("correction")
+    browser.click("Send the request")
+    assert browser.wait_for("Request sent")
+    assert "Correction requested" in row_of(browser, number).text
+    # the billing staff accept it
+    browser.open("/billing/staff?as=staff")
+    try:
+        assert browser.h1("Pending correction requests") == "Pending correction requests"
+        assert "Dupré Événements SARL" in browser.text()
+        browser.shot("staff")
+        section = browser.driver.find_element(
+            By.XPATH, f"//section[h2[starts-with(normalize-space(), '{number}')]]"
+        )
+        section.find_element(By.XPATH, ".//button[normalize-space()='Accept']").click()
+        assert browser.wait_for("Done.")
+    finally:
+        browser.open("/billing/invoices?as=owner")
+    original = row_of(browser, number)
+    link = original.find_element(By.PARTIAL_LINK_TEXT, "Corrected by")
+    corrected_number = link.text.replace("Corrected by", "").strip()
+    link.click()  # an in-page link to the corrected document's row
+    corrected = row_of(browser, corrected_number)
+    assert f"Corrects {number}" in corrected.text
+    browser.shot("invoices-corrected")
+    data = download(browser, corrected.find_element(By.PARTIAL_LINK_TEXT, "Download PDF"))
+    text = pdf_text(data)
+    assert corrected_number in text and number in text  # it names the original
+    assert "Dupré Événements SARL" in text
+
+
 def test_french(browser: Browser) -> None:
     browser.open("/billing/?lang=fr")
-    assert browser.h1() == "Détails de facturation"
+    assert browser.h1("Détails de facturation") == "Détails de facturation"
     browser.shot("details-fr")
     browser.open("/billing/?lang=en")
-    assert browser.h1() == "Billing details"
+    assert browser.h1("Billing details") == "Billing details"
 
 
 def test_multi_user_sees_who_can(browser: Browser) -> None:
     browser.open("/billing/?as=member")
     try:
-        assert browser.h1() == "Billing is for the account owner"
+        assert browser.h1("Billing is for the account owner") == "Billing is for the account owner"
         assert "owner@example.org" in browser.text()
         browser.shot("forbidden")
     finally:
