@@ -184,6 +184,7 @@ FR: dict[str, str] = {
     "Reload the page and send it again (nothing was done).": "Rechargez la page et renvoyez-le "
     "(rien n’a été fait).",
     "That did not work": "Cela n’a pas fonctionné",
+    "Please wait and reload the page.": "Patientez puis rechargez la page.",
     "No subscription": "Aucun abonnement",
     "This account has no subscription yet.": "Ce compte n’a pas encore d’abonnement.",
     "Language": "Langue",
