@@ -95,12 +95,24 @@ class Browser:
         return True
 
     def click(self, text: str) -> None:
-        """Click the link or button showing ``text``."""
-        found = self.driver.find_elements(
-            By.XPATH, f"//a[normalize-space()='{text}'] | //button[normalize-space()='{text}']"
-        )
-        assert found, f"nothing to click named {text!r} on {self.driver.current_url}"
-        found[0].click()
+        """Click the link or button showing ``text`` (waiting for the page
+        that shows it to load, 10 s at most)."""
+        xpath = f"//a[normalize-space()='{text}'] | //button[normalize-space()='{text}']"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                found = self.driver.find_elements(By.XPATH, xpath)
+                if found:
+                    found[0].click()
+                    return
+            except WebDriverException:  # the page was replaced meanwhile
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"nothing to click named {text!r} on {self.driver.current_url}:\n"
+                    + self.text()[:500]
+                )
+            time.sleep(0.1)
 
     def shot(self, name: str) -> Path:
         path = self.shots / f"{name}.png"
