@@ -37,6 +37,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from paygate.errors import ConfigurationError
 
@@ -51,6 +52,39 @@ DURABILITY_LEVELS = ("durable", "relaxed")
 DEFAULT_DURABILITY = DURABILITY_LEVELS[0]
 
 
+def describe_value(value: object) -> str:
+    """What a config value is, never what it holds: a secret typed into the
+    wrong key must not end up in an error message, a CLI's output or a log."""
+    kind = type(value).__name__
+    if isinstance(value, (str, bytes, list, tuple, dict)):
+        return f"a {kind} of length {len(value)}"
+    return f"a {kind}"
+
+
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def check_api_base(value: object, key: str) -> str:
+    """A provider's API base URL, checked: ``https://``, or ``http://`` to a
+    loopback host only (a local fake server in tests). Credentials travel to
+    this address: plain http to anywhere else would expose them.
+
+    :raises ConfigurationError: naming ``key``, never echoing the value.
+    """
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{key} must be an https URL, not {describe_value(value)}")
+    try:
+        parsed = urlsplit(value)
+        host = parsed.hostname
+    except ValueError:
+        raise ConfigurationError(f"{key} must be an https URL") from None
+    if not host:
+        raise ConfigurationError(f"{key} must be an https URL")
+    if parsed.scheme == "https" or (parsed.scheme == "http" and host in _LOOPBACK_HOSTS):
+        return value.rstrip("/")
+    raise ConfigurationError(f"{key} must be an https URL (http only to 127.0.0.1 or localhost)")
+
+
 class Config(Mapping[str, Any]):
     """Read-only view of the host's settings."""
 
@@ -61,14 +95,14 @@ class Config(Mapping[str, Any]):
             raise ConfigurationError(f"config must be a mapping, not {type(data).__name__}")
         self._data: dict[str, Any] = dict(data or {})
         rounding = self._data.get("rounding", "ROUND_HALF_UP")
-        if rounding not in _ROUNDING_MODES:
+        if not isinstance(rounding, str) or rounding not in _ROUNDING_MODES:
             raise ConfigurationError(
-                f"unknown rounding mode {rounding!r}; use one of {sorted(_ROUNDING_MODES)}"
+                f"rounding must be one of {sorted(_ROUNDING_MODES)}, not {describe_value(rounding)}"
             )
         pool = self._data.get("database_pool_size", DEFAULT_POOL_SIZE)
         if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
             raise ConfigurationError(
-                f"database_pool_size must be a whole number >= 1, not {pool!r}"
+                f"database_pool_size must be a whole number >= 1, not {describe_value(pool)}"
             )
         durability = self._data.get("durability", DEFAULT_DURABILITY)
         if not isinstance(durability, str) or durability not in DURABILITY_LEVELS:
@@ -117,7 +151,9 @@ class Config(Mapping[str, Any]):
         """The table of plugin ``name`` (a copy; empty if absent)."""
         value = self._data.get(name, {})
         if not isinstance(value, Mapping):
-            raise ConfigurationError(f"config table [{name}] must be a table, not {value!r:.40}")
+            raise ConfigurationError(
+                f"config table [{name}] must be a table, not {describe_value(value)}"
+            )
         return dict(value)
 
     @property

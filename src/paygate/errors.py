@@ -12,6 +12,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from paygate.redaction import scrub_text
+
 if TYPE_CHECKING:
     from paygate.models import Transaction
 
@@ -103,6 +105,9 @@ class PaygateError(Exception):
         retry_safe: bool | None = None,
         param: str | None = None,
     ) -> None:
+        # The second line of defence for every error, whoever raised it: a
+        # gateway echoing credentials, a plugin formatting a secret.
+        message = scrub_text(message) if isinstance(message, str) else str(message)
         super().__init__(message)
         self.message = message
         self.code = ErrorCode(code) if code is not None else self.default_code

@@ -27,6 +27,7 @@ expected failures. Anything else is reported to the host as
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from paygate._markers import hookspec
@@ -84,6 +85,24 @@ def paygate_provider_info() -> ProviderInfo | None:
 
     :returns: a :class:`~paygate.ProviderInfo`: name, currencies, countries,
         payment-method kinds, card brands, capabilities, test or live mode.
+    """
+
+
+@hookspec
+def paygate_secret_patterns() -> list[str | re.Pattern[str]] | None:
+    """Name the shapes of this plugin's secrets, so the core scrubs them.
+
+    Called on every plugin (collected) after ``paygate_configure``. The core
+    scrubs text matching any pattern from exceptions, logs and the ledger's
+    free text and transcripts, like it scrubs card numbers. Configured values
+    under keys containing ``key``, ``secret``, ``token`` or ``password`` are
+    scrubbed as themselves without any pattern. Identifiers (references,
+    ``provider_data``) are never scrubbed: a pattern must not match the
+    plugin's own ids.
+
+    :returns: regular expressions (``str`` or compiled) for credential shapes,
+        e.g. ``r"acme_(test|live)_[A-Za-z0-9]{8,}"``; a pattern that does not
+        compile or matches the empty string is a plugin error.
     """
 
 

@@ -14,6 +14,7 @@ Environment:
 from __future__ import annotations
 
 import os
+import re
 import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,7 +31,13 @@ from paygate.config import Config
 from paygate.errors import ConfigurationError, ErrorCode, InvalidRequest, PaygateError, PluginError
 from paygate.live import enforce_live_mode, is_live
 from paygate.models import ProviderInfo
-from paygate.redaction import get_logger, scrub_text
+from paygate.redaction import (
+    declare_secret_patterns,
+    declare_secret_values,
+    get_logger,
+    scrub_text,
+    secret_config_values,
+)
 
 ENTRY_POINT_GROUP = "paygate"
 log = get_logger("paygate.plugins")
@@ -372,6 +379,24 @@ def _configure(pm: PaygatePluginManager, config: Config, strict: bool) -> None:
             _skip(pm, name, exc, strict)
 
 
+def _declare_secret_patterns(pm: PaygatePluginManager, strict: bool) -> None:
+    """Collect ``paygate_secret_patterns`` plugin by plugin: one plugin's bad
+    pattern is that plugin's error (or skip), not every plugin's."""
+    for impl in pm.hook.paygate_secret_patterns.get_hookimpls():
+        name = impl.plugin_name
+        try:
+            patterns: Any = impl.function()
+            if patterns is not None:
+                if isinstance(patterns, (str, re.Pattern)):
+                    patterns = [patterns]
+                declare_secret_patterns(list(patterns))
+        except Exception as exc:
+            if name in pm.builtin_names or strict:
+                raise pm.plugin_error("paygate_secret_patterns", exc, name) from exc
+            pm.unregister(impl.plugin)
+            _skip(pm, name, exc, strict)
+
+
 def make_plugin_manager(
     config: Config | None = None,
     *,
@@ -416,7 +441,10 @@ def make_plugin_manager(
             plugin.attach_manager(pm)
     if _env_flag("PAYGATE_DEBUG"):
         _trace(pm)
+    # Configured secrets are scrubbed before any plugin could echo one.
+    declare_secret_values(secret_config_values(config.as_dict()))
     _configure(pm, config, strict)
+    _declare_secret_patterns(pm, strict)
     # A plugin with a broken manifest is reported now, not at the first payment.
     for name, plugin in list(pm.list_name_plugin()):
         try:

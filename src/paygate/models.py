@@ -15,10 +15,23 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from paygate.errors import ErrorCode, InvalidRequest
 from paygate.money import Money
+
+
+def _sane_decimal(value: Decimal) -> bool:
+    """Finite, and no more than 40 digits either side of the point."""
+    return value.is_finite() and -40 <= value.adjusted() <= 40
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def utcnow() -> datetime:
@@ -41,6 +54,13 @@ class PaygateModel(BaseModel):
     )
 
     def __init__(self, /, **data: Any) -> None:
+        for key, value in data.items():
+            if type(value) is Decimal and not _sane_decimal(value):
+                # Pydantic would turn Decimal("1E+999999999999") into an int
+                # field's value digit by digit: refused before it tries.
+                raise InvalidRequest(
+                    f"{type(self).__name__}.{key}: number out of range", param=str(key)
+                )
         try:
             super().__init__(**data)
         except ValidationError as exc:
@@ -397,16 +417,25 @@ class WebhookEvent(FrozenModel):
     ``payment_method.saved`` or ``other``.
     """
 
-    id: str
+    id: str = Field(min_length=1, max_length=255)
     provider: str
     type: str
-    provider_type: str
-    provider_reference: str | None = None
-    transaction_id: str | None = None
+    provider_type: str = Field(max_length=255)
+    provider_reference: str | None = Field(default=None, max_length=255)
+    transaction_id: str | None = Field(default=None, max_length=255)
     amount: Money | None = None
     created_at: datetime = Field(default_factory=utcnow)
     data: dict[str, Any] = Field(default_factory=dict)
     duplicate: bool = False
+
+    @field_validator("id", "provider_type", "provider_reference", "transaction_id")
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        # The ledger stores these: a NUL or a lone surrogate would fail the
+        # database write (PostgreSQL refuses NUL) after the signature passed.
+        if value is not None and ("\x00" in value or not _encodable(value)):
+            raise ValueError("must be valid text without NUL characters")
+        return value
 
 
 __all__ = [

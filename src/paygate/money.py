@@ -16,8 +16,18 @@ Rules:
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Callable
-from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from decimal import (
+    MAX_EMAX,
+    MIN_EMIN,
+    ROUND_FLOOR,
+    ROUND_HALF_UP,
+    Context,
+    Decimal,
+    DecimalException,
+    InvalidOperation,
+)
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -27,6 +37,33 @@ DEFAULT_ROUNDING = ROUND_HALF_UP
 #: Integer digits an amount may have: far above any real payment, and well
 #: inside Decimal's default 28-digit precision so quantize never overflows.
 MAX_DIGITS = 18
+
+
+#: Money's own decimal context: every operation here uses it, never the
+#: thread's context a host may have changed (``getcontext().prec = 4``).
+#: 60 digits hold any sum or integer product of 18-digit amounts exactly.
+_CTX = Context(prec=60, rounding=ROUND_HALF_UP, Emax=MAX_EMAX, Emin=MIN_EMIN)
+#: A factor of :meth:`Money.multiply` may have at most this many digits.
+MAX_FACTOR_DIGITS = 100
+_ROUNDINGS = frozenset(name for name in dir(decimal) if name.startswith("ROUND_"))
+
+
+def _checked_rounding(rounding: object) -> str:
+    if not isinstance(rounding, str) or rounding not in _ROUNDINGS:
+        raise InvalidRequest(
+            "rounding must be one of the decimal module's ROUND_* modes",
+            code=ErrorCode.INVALID_REQUEST,
+            param="rounding",
+        )
+    return rounding
+
+
+def _too_large() -> InvalidRequest:
+    return InvalidRequest(
+        f"amount is too large (at most {MAX_DIGITS} integer digits)",
+        code=ErrorCode.INVALID_AMOUNT,
+        param="amount",
+    )
 
 
 @cache
@@ -162,7 +199,7 @@ class Money:
                 code=ErrorCode.INVALID_AMOUNT,
                 param="amount",
             )
-        quantized = value.quantize(_quantum(exponent))
+        quantized = value.quantize(_quantum(exponent), context=_CTX)
         if quantized != value:
             raise InvalidRequest(
                 f"{value} has more decimals than {code} allows ({exponent})",
@@ -194,7 +231,7 @@ class Money:
             )
         code = _normalize_currency(currency)
         exponent = currency_exponent(code)
-        value = Decimal(minor).scaleb(-exponent)
+        value = Decimal(minor).scaleb(-exponent, context=_CTX)
         if value.adjusted() < MAX_DIGITS:
             # Already exact at the currency's exponent: skip __init__'s re-checks
             # (a hot path of the pricing engine and of every provider answer).
@@ -212,7 +249,11 @@ class Money:
         """The one rounding step: quantize ``amount`` to the currency's minor unit."""
         code = _normalize_currency(currency)
         exponent = currency_exponent(code)
-        return cls(_to_decimal(amount).quantize(_quantum(exponent), rounding=rounding), code)
+        value = _to_decimal(amount)
+        if value and value.adjusted() >= MAX_DIGITS:
+            raise _too_large()
+        mode = _checked_rounding(rounding)
+        return cls(value.quantize(_quantum(exponent), rounding=mode, context=_CTX), code)
 
     # -- views -------------------------------------------------------------
     @property
@@ -231,7 +272,7 @@ class Money:
     @property
     def minor_units(self) -> int:
         """The amount in integer minor units (cents): 19.99 USD -> 1999."""
-        return int(self._amount.scaleb(self._exponent))
+        return int(self._amount.scaleb(self._exponent, context=_CTX))
 
     def is_zero(self) -> bool:
         return not self._amount
@@ -253,13 +294,20 @@ class Money:
             )
         return other
 
+    def _result(self, value: Decimal) -> Money:
+        # Sums and integer products stay exact in _CTX; the size limit holds
+        # for them as for any amount built from the outside.
+        if value and value.adjusted() >= MAX_DIGITS:
+            raise _too_large()
+        return Money._trusted(value, self._currency, self._exponent)
+
     def __add__(self, other: Money) -> Money:
         o = self._check(other, "add")
-        return Money._trusted(self._amount + o._amount, self._currency, self._exponent)
+        return self._result(_CTX.add(self._amount, o._amount))
 
     def __sub__(self, other: Money) -> Money:
         o = self._check(other, "subtract")
-        return Money._trusted(self._amount - o._amount, self._currency, self._exponent)
+        return self._result(_CTX.subtract(self._amount, o._amount))
 
     def __neg__(self) -> Money:
         return Money._trusted(-self._amount, self._currency, self._exponent)
@@ -270,7 +318,9 @@ class Money:
     def __mul__(self, factor: object) -> Money:
         # Integer factors keep exactness; anything else needs an explicit rounding.
         if isinstance(factor, int) and not isinstance(factor, bool):
-            return Money._trusted(self._amount * factor, self._currency, self._exponent)
+            if abs(factor) >= 10 ** (MAX_DIGITS + 4):
+                raise _too_large()
+            return self._result(_CTX.multiply(self._amount, Decimal(factor)))
         raise InvalidRequest(
             "multiply Money by a Decimal with .multiply(factor, rounding=...): "
             "the result must be rounded once, explicitly",
@@ -280,11 +330,38 @@ class Money:
     __rmul__ = __mul__
 
     def multiply(self, factor: Decimal | int | str, rounding: str = DEFAULT_ROUNDING) -> Money:
-        """``self * factor`` rounded once to the currency's minor unit."""
-        value = (self._amount * _to_decimal(factor)).quantize(
-            _quantum(self._exponent), rounding=rounding
+        """``self * factor`` rounded once to the currency's minor unit.
+
+        The product is computed exactly (a context as precise as the operands
+        need), then quantized once: never rounded to the thread's 28 digits
+        first (``1.00 * 0.00499999999999999999999999999999`` is 0.00, not 0.01).
+        """
+        mode = _checked_rounding(rounding)
+        f = _to_decimal(factor)
+        digits = len(f.as_tuple().digits)
+        if digits > MAX_FACTOR_DIGITS:
+            raise InvalidRequest(
+                f"factor has more than {MAX_FACTOR_DIGITS} digits",
+                code=ErrorCode.INVALID_AMOUNT,
+                param="factor",
+            )
+        if not self._amount or not f:
+            return Money._trusted(
+                Decimal(0).quantize(_quantum(self._exponent), context=_CTX),
+                self._currency,
+                self._exponent,
+            )
+        if self._amount.adjusted() + f.adjusted() >= MAX_DIGITS:
+            raise _too_large()
+        exact = Context(
+            prec=len(self._amount.as_tuple().digits) + digits + 2, Emax=MAX_EMAX, Emin=MIN_EMIN
         )
-        return Money._trusted(value, self._currency, self._exponent)
+        try:
+            product = exact.multiply(self._amount, f)
+            value = product.quantize(_quantum(self._exponent), rounding=mode, context=_CTX)
+        except DecimalException:
+            raise _too_large() from None
+        return self._result(value)
 
     def allocate(self, ratios: list[Decimal | int]) -> list[Money]:
         """Split into parts proportional to ``ratios`` that add up exactly to ``self``.
@@ -292,12 +369,19 @@ class Money:
         Largest-remainder method: parts are rounded down, and the leftover
         minor units go to the parts with the largest remainders.
         """
-        total_ratio = sum((Decimal(r) for r in ratios), Decimal(0))
-        if not ratios or total_ratio <= 0 or any(Decimal(r) < 0 for r in ratios):
-            raise InvalidRequest("ratios must be non-negative and not all zero")
+        if not isinstance(ratios, (list, tuple)) or not ratios or len(ratios) > 10_000:
+            raise InvalidRequest("ratios must be a non-empty list", param="ratios")
+        values = [_to_decimal(r) for r in ratios]  # typed errors for NaN, floats, junk
+        if any(v.adjusted() > 30 or len(v.as_tuple().digits) > 40 for v in values if v):
+            raise InvalidRequest("ratios must have at most 40 digits", param="ratios")
+        total_ratio = _CTX.add(Decimal(0), Decimal(0))
+        for v in values:
+            total_ratio = _CTX.add(total_ratio, v)
+        if total_ratio <= 0 or any(v < 0 for v in values):
+            raise InvalidRequest("ratios must be non-negative and not all zero", param="ratios")
         minor = self.minor_units
-        exact = [Decimal(minor) * Decimal(r) / total_ratio for r in ratios]
-        floors = [int(e.to_integral_value(rounding="ROUND_FLOOR")) for e in exact]
+        exact = [_CTX.divide(_CTX.multiply(Decimal(minor), v), total_ratio) for v in values]
+        floors = [int(e.to_integral_value(rounding=ROUND_FLOOR, context=_CTX)) for e in exact]
         left = minor - sum(floors)
         order = sorted(range(len(ratios)), key=lambda i: exact[i] - floors[i], reverse=True)
         for i in order[: abs(left)]:
@@ -344,9 +428,17 @@ class Money:
 
     def format(self, locale: str = "en_US") -> str:
         """Localised display, e.g. ``$1,234.50`` (Babel)."""
+        from babel.core import UnknownLocaleError
         from babel.numbers import format_currency
 
-        return str(format_currency(self._amount, self._currency, locale=locale))
+        if not isinstance(locale, str) or not 1 <= len(locale) <= 64:
+            raise InvalidRequest("locale must be a locale name such as 'en_US'", param="locale")
+        try:
+            return str(format_currency(self._amount, self._currency, locale=locale))
+        except (UnknownLocaleError, ValueError, TypeError):
+            raise InvalidRequest(
+                "unknown locale; use a name such as 'en_US'", param="locale"
+            ) from None
 
     # -- serialization -----------------------------------------------------
     def to_dict(self) -> dict[str, str]:
@@ -354,6 +446,12 @@ class Money:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Money:
+        if not isinstance(data, dict) or "amount" not in data or "currency" not in data:
+            raise InvalidRequest(
+                "expected {'amount': str, 'currency': str}",
+                code=ErrorCode.INVALID_AMOUNT,
+                param="amount",
+            )
         return cls(data["amount"], data["currency"])
 
     @classmethod

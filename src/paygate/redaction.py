@@ -18,9 +18,12 @@ from typing import Any
 
 REDACTED = "[REDACTED]"
 
-# A run of 13 or more digits, possibly grouped by single spaces, dashes or
-# dots ("4242 4242 4242 4242", "4242-4242-4242-4242"): checked by _mask_pan.
-_PAN_CANDIDATE = re.compile(r"(?<![0-9])[0-9](?:[ .-]?[0-9]){12,}(?![0-9])")
+# A run of 13 or more digits, possibly grouped by up to three spaces, dashes,
+# dots, underscores, slashes or plus signs, or a URL-encoded space
+# ("4242 4242 4242 4242", "4242  4242...", "4242_4242...", "4242+4242..." in a
+# form-encoded body): checked by _mask_pan.
+_PAN_SEPARATOR = r"(?:[ .\-_/+]{1,3}|%20)"
+_PAN_CANDIDATE = re.compile(r"(?<![0-9])[0-9](?:" + _PAN_SEPARATOR + r"?[0-9]){12,}(?![0-9])")
 _SECRET_TOKENS = re.compile(
     r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{6,}"  # Stripe API keys
     r"|\bwhsec_[A-Za-z0-9+/=_-]{6,}"  # Stripe webhook secrets
@@ -29,16 +32,27 @@ _SECRET_TOKENS = re.compile(
 )
 # user:password@ in URLs (database URLs, proxies).
 _URL_CREDENTIALS = re.compile(r"(?<=://)([^/\s:@]+):([^/\s@]+)@")
+# Whitespace as typed, or as a form-encoded body spells it ("cvc+907", "cvc%20907").
+_FIELD_SPACE = r"(?:\s|\+|%20)"
 _SECRET_FIELD = re.compile(
     r"(?i)((?:card(?:\[|%5B))?[\"']?(?:cvc|cvv|cvv2|cvc2|csc|security_code|client_secret|"
     r"api_key|apikey|password|passwd|secret|access_token|refresh_token|authorization|"
-    r"webhook_secret)[\"']?(?:\]|%5D)?(?:\s*[:=]\s*|\s+(?=[0-9]))[\"']?)(?!\[REDACTED\])([^\"'&,\s})\]]+)"
+    r"webhook_secret)[\"']?(?:\]|%5D){0,2}[\"']?"
+    r"(?:"
+    + _FIELD_SPACE
+    + r"*(?:[:=]|%3A|%3D)"
+    + _FIELD_SPACE
+    + r"*|"
+    + _FIELD_SPACE
+    + r"+(?=[0-9]))[\"']?)(?!\[REDACTED\])([^\"'&,\s})\]+]+)"
 )
 
 # What at least one pattern above needs: ":" or "=" or a space before a digit
 # (fields, URL credentials), "_live_"/"_test_" (API keys), "whsec_",
 # "bearer "/"basic " (credentials). Keep in step with the patterns above.
-_MAYBE_SECRET = re.compile(r"[:=]|_(?:live|test)_|whsec_|(?i:bearer|basic)\s|\s[0-9]")
+_MAYBE_SECRET = re.compile(
+    r"[:=]|_(?:live|test)_|whsec_|(?i:bearer|basic)\s|\s[0-9]|\+[0-9]|(?i:%20|%3A|%3D)"
+)
 # Cheaper necessary conditions, checked first: the regex engine pays per
 # position and per alternative, so the two searches above cost about a
 # microsecond on a 27-character id, and a transcript has dozens of strings.
@@ -46,9 +60,9 @@ _MAYBE_SECRET = re.compile(r"[:=]|_(?:live|test)_|whsec_|(?i:bearer|basic)\s|\s[
 # whitespace; the API-key and webhook-secret patterns need "_live_",
 # "_test_" or "whsec_"; a PAN candidate is 13 digits, each after the last or
 # after one " ", "." or "-". Without any of these characters, only 13
-# digits in a row can be a secret.
-_SUSPECT_CHARS = re.compile(r"[:=\s.-]")
-_DIGIT_RUN = re.compile(r"[0-9]{13}")
+# digits (in a row, or grouped by "_" or "/", which ids hold too) can be a
+# secret. "+" and "%" are how a form-encoded body writes a space.
+_SUSPECT_CHARS = re.compile(r"[:=\s.+%-]")
 
 
 def _may_hold_secret(text: str) -> bool:
@@ -59,8 +73,136 @@ def _may_hold_secret(text: str) -> bool:
         and "_test_" not in text
         and "whsec_" not in text
     ):
-        return len(text) >= 13 and _DIGIT_RUN.search(text) is not None
+        return len(text) >= 13 and _PAN_CANDIDATE.search(text) is not None
     return _MAYBE_SECRET.search(text) is not None or _PAN_CANDIDATE.search(text) is not None
+
+
+# -- secrets that plugins and the configuration declare ------------------------
+#
+# A provider's credentials have shapes the patterns above cannot know
+# (``acme_test_...``). Plugins name them through the ``paygate_secret_patterns``
+# hook, and every configured value under a secret-sounding key is scrubbed as
+# itself (:func:`secret_config_values`). Both are process-wide: a log filter
+# or an exception message has no ``Payments`` to ask, and scrubbing a value a
+# second ``Payments`` also uses costs nothing.
+
+#: Config keys whose string values are secrets: any key containing one of these words.
+SECRET_CONFIG_WORDS = ("key", "secret", "token", "password")
+#: Shorter configured values are not scrubbed as themselves (they would hide
+#: ordinary words); the shape patterns still apply to them.
+MIN_SECRET_VALUE_LENGTH = 8
+#: At most this many exact values are remembered (a process that builds many
+#: ``Payments`` with fresh keys must not grow the pattern without bound).
+MAX_SECRET_VALUES = 256
+
+_declared_lock = threading.Lock()
+_declared_sources: dict[str, None] = {}
+_declared_values: dict[str, None] = {}
+_DECLARED: re.Pattern[str] | None = None
+_INLINE_FLAGS = ((re.IGNORECASE, "i"), (re.MULTILINE, "m"), (re.DOTALL, "s"), (re.VERBOSE, "x"))
+
+
+def _pattern_source(pattern: str | re.Pattern[str]) -> str:
+    """The pattern as a scoped group, its flags inline, so several join into one."""
+    if isinstance(pattern, re.Pattern):
+        if not isinstance(pattern.pattern, str):
+            raise TypeError("a secret pattern must match text, not bytes")
+        flags = "".join(letter for flag, letter in _INLINE_FLAGS if pattern.flags & flag)
+        source = pattern.pattern
+    elif isinstance(pattern, str):
+        flags, source = "", pattern
+    else:
+        raise TypeError(
+            f"a secret pattern must be a str or re.Pattern, not {type(pattern).__name__}"
+        )
+    compiled = re.compile(source, _flags_of(flags))
+    if compiled.fullmatch("") is not None or compiled.search("") is not None:
+        raise ValueError("a secret pattern must not match the empty string")
+    return f"(?{flags}:{source})" if flags else f"(?:{source})"
+
+
+def _flags_of(letters: str) -> int:
+    value = 0
+    for flag, letter in _INLINE_FLAGS:
+        if letter in letters:
+            value |= flag
+    return value
+
+
+def _rebuild_declared() -> None:
+    global _DECLARED
+    parts = list(_declared_sources)
+    # Longest first: a value that contains another is replaced whole.
+    parts += [re.escape(v) for v in sorted(_declared_values, key=len, reverse=True)]
+    _DECLARED = re.compile("|".join(parts)) if parts else None
+
+
+def declare_secret_patterns(patterns: Iterable[str | re.Pattern[str]]) -> None:
+    """Scrub text matching any of ``patterns`` from now on (errors, logs, ledger).
+
+    :raises TypeError: a pattern is neither a ``str`` nor a compiled text pattern.
+    :raises ValueError: a pattern does not compile, or matches the empty string.
+    """
+    try:
+        sources = [_pattern_source(p) for p in patterns]
+    except re.error as exc:
+        raise ValueError(f"a secret pattern does not compile: {exc.msg}") from None
+    with _declared_lock:
+        fresh = [src for src in sources if src not in _declared_sources]
+        if fresh:
+            _declared_sources.update(dict.fromkeys(fresh))
+            _rebuild_declared()
+
+
+def declare_secret_values(values: Iterable[str]) -> None:
+    """Scrub these exact values from now on (a configured API key, a password).
+
+    Values shorter than :data:`MIN_SECRET_VALUE_LENGTH` characters are ignored;
+    past :data:`MAX_SECRET_VALUES` remembered values, new ones are ignored too.
+    """
+    with _declared_lock:
+        fresh = [
+            v
+            for v in values
+            if isinstance(v, str)
+            and len(v) >= MIN_SECRET_VALUE_LENGTH
+            and v not in _declared_values
+            # Already hidden whole by a shape (an sk_test_ key): no need to
+            # grow the pattern every scrub pays for.
+            and v in _substitute(v)
+        ]
+        room = MAX_SECRET_VALUES - len(_declared_values)
+        if fresh and room > 0:
+            _declared_values.update(dict.fromkeys(fresh[:room]))
+            _rebuild_declared()
+
+
+def is_secret_config_key(name: str) -> bool:
+    """Whether a configuration key holds a secret (``api_key``, ``client_secret``...)."""
+    lowered = name.lower()
+    return any(word in lowered for word in SECRET_CONFIG_WORDS)
+
+
+def secret_config_values(value: Any, key: str = "") -> list[str]:
+    """Every string in a configuration mapping under a key that
+    :func:`is_secret_config_key` calls secret, at any depth."""
+    found: list[str] = []
+    if isinstance(value, Mapping):
+        for name, item in value.items():
+            found += secret_config_values(item, str(name))
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            found += secret_config_values(item, key)
+    elif isinstance(value, str) and key and is_secret_config_key(key):
+        found.append(value)
+    return found
+
+
+def _scrub_declared(text: str) -> str:
+    declared = _DECLARED
+    if declared is None:
+        return text
+    return declared.sub(REDACTED, text)
 
 
 #: Keys whose values are secrets wherever they appear in a mapping.
@@ -91,6 +233,14 @@ SECRET_KEYS = frozenset(
 CARD_SECRET_KEYS = frozenset(
     {"cvc", "cvv", "cvv2", "cvc2", "csc", "security_code", "card_number", "pan"}
 )
+
+
+def is_card_secret_key(name: str) -> bool:
+    """Whether a metadata key names a card secret: ``cvc``, ``CVV``, and the
+    bracketed forms a form post uses (``card[cvc]``, ``card%5Bcvc%5D``)."""
+    lowered = name.lower().replace("%5b", "[").replace("%5d", "]")
+    bare = lowered.rsplit("[", 1)[-1].rstrip("]").strip(" \"'")
+    return lowered in CARD_SECRET_KEYS or bare in CARD_SECRET_KEYS
 
 
 def luhn_valid(digits: str) -> bool:
@@ -142,17 +292,27 @@ def scrub_text(text: str) -> str:
     webhook secrets (``whsec_``), bearer and basic credentials (PayPal's
     client id and secret), passwords in URLs, and the value of any
     ``cvc=``/``"cvc":``-like field (also ``card[cvc]``, ``client_secret``,
-    ``api_key``, ``password``, ``access_token``).
+    ``api_key``, ``password``, ``access_token``), and whatever plugins and the
+    configuration declared secret (:func:`declare_secret_patterns`,
+    :func:`declare_secret_values`).
     """
-    if not text or not _may_hold_secret(text):
+    if not text:
+        return text
+    if _DECLARED is not None:
+        text = _scrub_declared(text)
+    if not _may_hold_secret(text):
         # Most stored strings (ids, amounts, statuses) hold none of what every
         # secret pattern below needs: skip the substitutions.
         return text
-    return _substitute(text)
+    return _substitute_builtin(text)
 
 
 def _substitute(text: str) -> str:
     """Every substitution of :func:`scrub_text`, without its shortcut."""
+    return _substitute_builtin(_scrub_declared(text))
+
+
+def _substitute_builtin(text: str) -> str:
     out = _SECRET_TOKENS.sub(REDACTED, text)
     out = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}:{REDACTED}@", out)
     out = _SECRET_FIELD.sub(lambda m: m.group(1) + REDACTED, out)
@@ -219,11 +379,12 @@ def scrub_data(value: Any) -> Any:
             if kind is str:
                 # _may_hold_secret's first test, inline: most values pass it.
                 if (
-                    _SUSPECT_CHARS.search(item) is None
+                    _DECLARED is None
+                    and _SUSPECT_CHARS.search(item) is None
                     and "_live_" not in item
                     and "_test_" not in item
                     and "whsec_" not in item
-                    and (len(item) < 13 or _DIGIT_RUN.search(item) is None)
+                    and (len(item) < 13 or _PAN_CANDIDATE.search(item) is None)
                 ):
                     out[name] = item
                 else:
@@ -354,16 +515,22 @@ __all__ = [
     "CARD_SECRET_KEYS",
     "REDACTED",
     "SDK_LOGGERS",
+    "SECRET_CONFIG_WORDS",
     "SECRET_KEYS",
     "RedactingFilter",
     "debug_enabled",
+    "declare_secret_patterns",
+    "declare_secret_values",
     "get_logger",
     "install_log_redaction",
     "install_record_factory",
+    "is_card_secret_key",
+    "is_secret_config_key",
     "luhn_valid",
     "protect_sdk_loggers",
     "scrub_data",
     "scrub_record",
     "scrub_strings",
     "scrub_text",
+    "secret_config_values",
 ]

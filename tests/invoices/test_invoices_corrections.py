@@ -129,7 +129,7 @@ def test_refusals(billing: Billing) -> None:
     assert billing.invoices.list(OWNER, acct) == [orig]
     # A credit note cannot be corrected; a replaced invoice neither.
     credit = billing.invoices.credit_refund(
-        OWNER, oid, Money("28.00", "EUR"), transaction_id="tx_r1", reason="refund"
+        STAFF, oid, Money("28.00", "EUR"), transaction_id="tx_r1", reason="refund"
     )
     with pytest.raises(CorrectionRefused, match="credit note"):
         billing.invoices.request_correction(OWNER, credit.id, reason="x", legal_name="Y")

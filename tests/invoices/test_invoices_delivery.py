@@ -141,3 +141,79 @@ def test_the_password_stays_secret(sqlite_url: str, clock: Any, smtp_port: int) 
     billing = _billing(sqlite_url, clock, smtp_port)
     plugin = billing.payments.plugin("invoice_smtp")
     assert "s3cret" not in repr(plugin) and "s3cret" not in repr(vars(plugin))
+
+
+@pytest.fixture
+def certificate(tmp_path: Any) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (the test's private CA)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed (needed to make a test certificate)")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return str(cert), str(key)
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_tls_delivery_verifies_the_server(
+    sqlite_url: str, clock: Any, inbox: Inbox, smtp_port: int, certificate: tuple[str, str],
+    security: str,
+) -> None:  # fmt: skip
+    import ssl
+
+    cert, key = certificate
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    tls: dict[str, Any] = (
+        {"tls_context": server_ctx, "require_starttls": True}
+        if security == "starttls"
+        # aiosmtpd does not see the TLS of an implicit-TLS socket: allow AUTH.
+        else {"ssl_context": server_ctx, "auth_require_tls": False}
+    )
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=smtp_port, authenticator=inbox.authenticate,
+        ready_timeout=5, **tls,
+    )  # fmt: skip
+    controller.start()
+    try:
+        seller = make_payments(sqlite_url, renderer=FastRenderer).config.section("invoices")
+        smtp = {
+            "host": "127.0.0.1", "port": smtp_port, "security": security, "username": "billing",
+            "password": "s3cret-pw", "sender": "factures@example.fr", "timeout": 5,
+        }  # fmt: skip
+        # Without the private CA the server is not trusted: nothing is sent.
+        p = make_payments(
+            sqlite_url, renderer=FastRenderer, invoices={"seller": seller["seller"], "smtp": smtp}
+        )
+        billing = Billing(p, clock=clock)
+        acct = customer(billing)
+        billing.subscribe(OWNER, acct, "webinar/s25", idempotency_key="k1")
+        [doc] = billing.invoices.list(OWNER, acct)
+        [delivery] = billing.invoices.deliveries(doc.id)
+        assert delivery.status == "failed" and "CERTIFICATE_VERIFY_FAILED" in (
+            delivery.last_error or ""
+        )
+        assert inbox.messages == []
+        p.close()
+        # Trusting it (cafile), the retry sends over TLS, once.
+        p = make_payments(
+            sqlite_url,
+            renderer=FastRenderer,
+            invoices={"seller": seller["seller"], "smtp": {**smtp, "cafile": cert}},
+        )
+        billing = Billing(p, clock=clock)
+        clock.advance(minutes=6)
+        assert billing.invoices.deliver_due() == 1, billing.invoices.deliveries(doc.id)
+        [(rcpt, msg)] = inbox.messages
+        assert rcpt == [CONSUMER["email"]] and doc.number_text in msg["Subject"]
+        assert inbox.logins == [("billing", "s3cret-pw")]
+        p.close()
+    finally:
+        controller.stop()

@@ -13,6 +13,7 @@ from invoices_helpers import (
     CONSUMER,
     OWNER,
     SELLER,
+    STAFF,
     Clock,
     FastRenderer,
     customer,
@@ -158,7 +159,7 @@ def test_series_come_from_the_hook_and_each_is_gapless(sqlite_url: str, clock: C
     billing.run_once()
     [first, second] = billing.invoices.list(OWNER, acct)
     credit = billing.invoices.credit_refund(
-        OWNER, first.id, Money("5.00", "EUR"), transaction_id="tx_r1", reason="goodwill"
+        STAFF, first.id, Money("5.00", "EUR"), transaction_id="tx_r1", reason="goodwill"
     )
     assert (first.series, first.number, second.number) == ("H2027-380", 1, 2)
     assert (credit.series, credit.number) == ("H2027-381", 1)
@@ -170,7 +171,7 @@ def test_default_series_per_year_type_and_mode(billing: Billing) -> None:
     billing.subscribe(OWNER, acct, "webinar/s25", idempotency_key="k1")
     [inv] = billing.invoices.list(OWNER, acct)
     credit = billing.invoices.credit_refund(
-        OWNER, inv.id, Money("28.00", "EUR"), transaction_id="tx_r1", reason="refund"
+        STAFF, inv.id, Money("28.00", "EUR"), transaction_id="tx_r1", reason="refund"
     )
     assert (inv.number_text, credit.number_text) == ("TEST-F-2027-000001", "TEST-AV-2027-000001")
     rules = InvoiceRules()
@@ -185,10 +186,10 @@ def test_a_refund_issues_a_credit_note_linked_to_its_invoice(billing: Billing) -
     billing.subscribe(OWNER, acct, "webinar/s25", idempotency_key="k1")
     [inv] = billing.invoices.list(OWNER, acct)
     credit = billing.invoices.credit_refund(
-        OWNER, inv.id, Money("10.00", "EUR"), transaction_id="tx_r1", reason="partial refund"
+        STAFF, inv.id, Money("10.00", "EUR"), transaction_id="tx_r1", reason="partial refund"
     )
     again = billing.invoices.credit_refund(
-        OWNER, inv.id, Money("10.00", "EUR"), transaction_id="tx_r1", reason="partial refund"
+        STAFF, inv.id, Money("10.00", "EUR"), transaction_id="tx_r1", reason="partial refund"
     )
     assert again.id == credit.id  # the same refund never makes a second credit note
     assert credit.type is DocumentType.CREDIT_NOTE
@@ -200,7 +201,7 @@ def test_a_refund_issues_a_credit_note_linked_to_its_invoice(billing: Billing) -
     # Never credit more than the invoice.
     with pytest.raises(paygate.errors.InvalidRequest, match="exceed"):
         billing.invoices.credit_refund(
-            OWNER, inv.id, Money("18.01", "EUR"), transaction_id="tx_r2", reason="too much"
+            STAFF, inv.id, Money("18.01", "EUR"), transaction_id="tx_r2", reason="too much"
         )
 
 
@@ -289,3 +290,51 @@ def test_verify_detects_a_renumbered_document(billing: Billing, clock: Clock) ->
     kinds = {(p.number, p.kind) for p in problems}
     assert (2, "altered") in kinds and (2, "broken_link") in kinds
     assert (3, "gap") in kinds  # the counter says 3 was taken
+
+
+def test_a_refund_through_payments_issues_its_credit_note_once(billing: Billing) -> None:
+    acct = customer(billing)
+    billing.subscribe(OWNER, acct, "webinar/s25", idempotency_key="k1")
+    [inv] = billing.invoices.list(OWNER, acct)
+    assert inv.transaction_id is not None
+    with pytest.raises(paygate.errors.PermissionDenied):
+        billing.invoices.refund(OWNER, inv.id, Money("10.00", "EUR"), idempotency_key="r1")
+    credit = billing.invoices.refund(
+        STAFF, inv.id, Money("10.00", "EUR"), reason="goodwill", idempotency_key="r1"
+    )
+    again = billing.invoices.refund(
+        STAFF, inv.id, Money("10.00", "EUR"), reason="goodwill", idempotency_key="r1"
+    )
+    assert again.id == credit.id
+    tx = billing.payments.transaction(inv.transaction_id)
+    assert tx.refunded == Money("10.00", "EUR")  # refunded once
+    assert credit.type is DocumentType.CREDIT_NOTE and credit.total == Money("10.00", "EUR")
+    assert credit.preceding_id == inv.id and credit.transaction_id == tx.refunds[0].id
+    rest = billing.invoices.refund(STAFF, inv.id, idempotency_key="r2")  # all that is left
+    assert rest.total == Money("18.00", "EUR")
+    assert billing.invoices.show(OWNER, inv.id).amended_by == (credit.id, rest.id)
+
+
+@pytest.mark.parametrize(("tz", "day"), [(None, date(2027, 2, 1)), ("UTC", date(2027, 1, 31))])
+def test_the_issue_date_is_the_sellers_calendar_day(
+    sqlite_url: str, tz: str | None, day: date
+) -> None:
+    # 23:30 UTC on Jan 31 is already Feb 1 in Paris (a French seller's default).
+    clock = Clock(datetime(2027, 1, 31, 23, 30, tzinfo=UTC))
+    section: dict[str, Any] = {"seller": SELLER} | ({"timezone": tz} if tz else {})
+    p = make_payments(sqlite_url, renderer=FastRenderer, invoices=section)
+    billing = Billing(p, clock=clock)
+    acct = customer(billing)
+    billing.subscribe(OWNER, acct, "webinar/s25", idempotency_key="k1")
+    [doc] = billing.invoices.list(OWNER, acct)
+    assert doc.issue_date == day
+    p.close()
+
+
+def test_an_unknown_timezone_is_a_configuration_error(sqlite_url: str, clock: Clock) -> None:
+    p = make_payments(
+        sqlite_url, renderer=FastRenderer, invoices={"seller": SELLER, "timezone": "Mars/Base"}
+    )
+    with pytest.raises(paygate.errors.ConfigurationError, match="timezone"):
+        Billing(p, clock=clock)
+    p.close()

@@ -6,17 +6,20 @@
 step, ``Money.minor_units`` for every amount read, Money built the way
 ``Money.from_minor`` builds it, validated models for every line. The engine
 must give the same quote for any cart, field for field, down to each amount's
-Decimal exponent, or raise the same error. It splits amounts with the engine's
-own general loop, ``_allocate_general`` (unchanged from then); the fast
-``_allocate`` is held to that loop by ``test_allocate_is_the_general_loop``.
+Decimal exponent, or raise the same error. It splits amounts with its own
+``_reference_allocate`` (exact fractions, written from the rule, not from the
+engine's code); the engine's ``_allocate`` and ``_allocate_general`` are held
+to it and to the rule's properties by the tests under "pieces".
 """
 
 from __future__ import annotations
 
 import decimal
+import math
 import pickle
 from collections.abc import Iterable
 from decimal import Decimal
+from fractions import Fraction
 from operator import attrgetter
 from typing import Any
 
@@ -41,7 +44,7 @@ from paygate.pricing import (
     build_fee_breakdown,
     build_quote,
 )
-from paygate.pricing.engine import _allocate, _allocate_general, _round_ratio
+from paygate.pricing.engine import _allocate, _allocate_general, _round_ratio, _scale
 from paygate.pricing.models import _LINE_DEFAULTS
 
 CURRENCIES = ["USD", "EUR", "JPY", "KWD", "BHD", "CLP", "CLF"]
@@ -51,6 +54,44 @@ RECURRING = frozenset({"plan", "addon", "toll_free_number"})
 
 
 # -- the reference ---------------------------------------------------------------
+
+
+def _reference_allocate(total: int, weights: list[int], caps: list[int] | None) -> list[int]:
+    """Split ``total`` minor units in proportion to ``weights``, by the rule:
+
+    each round gives every open part its exact share (a fraction) rounded
+    down, then one more unit to the parts with the largest fractional
+    remainders (the lower index first on a tie) until the round's amount is
+    given; a part that would pass its cap keeps the cap and the excess is
+    split again over the parts still open; parts that all weigh zero share
+    evenly. Slow and plain on purpose: exact fractions, no shortcuts.
+    """
+    n = len(weights)
+    parts = [0] * n
+    open_parts = [i for i in range(n) if caps is None or caps[i] > 0]
+    left = total
+    while left > 0:
+        assert open_parts, "the reference was asked for more than the caps hold"
+        weight = {i: weights[i] for i in open_parts}
+        if sum(weight.values()) == 0:
+            weight = {i: 1 for i in open_parts}
+        whole = sum(weight.values())
+        share = {i: Fraction(left * weight[i], whole) for i in open_parts}
+        given = {i: math.floor(share[i]) for i in open_parts}
+        ranking = sorted(open_parts, key=lambda i: (-(share[i] - given[i]), i))
+        for i in ranking[: left - sum(given.values())]:
+            given[i] += 1
+        excess = 0
+        for i in open_parts:
+            if caps is not None and parts[i] + given[i] > caps[i]:
+                excess += parts[i] + given[i] - caps[i]
+                given[i] = caps[i] - parts[i]
+            parts[i] += given[i]
+        left = excess
+        if caps is not None:
+            open_parts = [i for i in open_parts if parts[i] < caps[i]]
+    return parts
+
 
 _WIDE = decimal.Context(prec=200)
 _CONTEXTS = {mode: decimal.Context(prec=80, rounding=mode) for mode in ROUNDING_MODES}
@@ -193,13 +234,13 @@ def reference_quote(
             weights = worth
         clamped = False
         if adj.surcharge:
-            parts = _allocate_general(magnitude, weights, None)
+            parts = _reference_allocate(magnitude, list(weights), None)
             surcharges += magnitude
             signed = parts
         else:
             if magnitude > room:
                 magnitude, clamped = room, True
-            parts = _allocate_general(magnitude, weights, worth)
+            parts = _reference_allocate(magnitude, list(weights), list(worth))
             discounts += magnitude
             signed = [-p for p in parts]
         merged: dict[str, int] = {}
@@ -606,8 +647,8 @@ def test_a_constructed_model_missing_a_field_fails_as_attribute_access_does() ->
 def test_a_narrow_decimal_context_gives_what_it_gave(
     case: tuple[PricingContext, list[Adjustment], list[FeeLine], str], precision: int
 ) -> None:
-    # The engine reads amounts in the caller's context, as Money.minor_units
-    # does; everything it computes, it computes in its own contexts.
+    # The engine reads amounts exactly, as Money.minor_units does, whatever
+    # the caller's context; everything it computes, it computes in its own.
     with decimal.localcontext(decimal.Context(prec=precision)):
         assert_same_outcome(*case)
 
@@ -632,6 +673,30 @@ def test_allocate_is_the_general_loop(pairs: list[tuple[int, int]], data: st.Dat
     assert _allocate(capped, weights, caps) == _allocate_general(capped, weights, caps)
 
 
+@settings(max_examples=500, deadline=None)
+@given(
+    pairs=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 10**6)), min_size=1, max_size=9),
+    data=st.data(),
+)
+def test_allocation_follows_the_rule(pairs: list[tuple[int, int]], data: st.DataObject) -> None:
+    weights = [w for w, _ in pairs]
+    caps = [c for _, c in pairs]
+    total = data.draw(st.integers(0, 10**7))
+    parts = _allocate_general(total, weights, None)
+    assert parts == _reference_allocate(total, weights, None)
+    # The rule's properties, without any implementation: exact sum, and each
+    # part within one unit of its exact proportional share.
+    assert sum(parts) == total
+    if sum(weights):
+        for part, weight in zip(parts, weights, strict=True):
+            assert abs(part - Fraction(total * weight, sum(weights))) < 1
+    capped = data.draw(st.integers(0, sum(caps)))
+    parts = _allocate_general(capped, weights, caps)
+    assert parts == _reference_allocate(capped, weights, caps)
+    assert sum(parts) == capped
+    assert all(0 <= p <= c for p, c in zip(parts, caps, strict=True))
+
+
 @given(
     minor=st.integers(-(10**20), 10**20),
     currency=st.sampled_from(CURRENCIES),
@@ -642,7 +707,9 @@ def test_minor_factor_reads_what_minor_units_reads(
 ) -> None:
     money = _trusted_minor(currency)(minor)
     with decimal.localcontext(decimal.Context(prec=precision)):
-        assert int(money.amount * _minor_factor(money.exponent)) == money.minor_units
+        # Both exact whatever the thread's precision: Money keeps its own context.
+        assert int(_scale(money.amount, _minor_factor(money.exponent))) == money.minor_units
+        assert money.minor_units == minor
 
 
 @given(minor=st.integers(-(10**20), 10**20), currency=st.sampled_from(CURRENCIES))

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 PRELUDE = textwrap.dedent(
     """
-    import datetime, hashlib, hmac, json, os, secrets, time
+    import datetime, hashlib, hmac, json, os, re, secrets, time
     from decimal import Decimal
 
     import paygate
@@ -39,6 +39,7 @@ PRELUDE = textwrap.dedent(
     from paygate.operations import *
     from paygate.operations import RoutingRequest, ValidationContext
     from paygate.billing import *
+    from paygate.billing.documents import *
 
     payments = paygate.Payments({"database_url": "memory"})
     """
@@ -49,6 +50,10 @@ NOT_RUN: dict[tuple[str, str], str] = {
     ("docs/billing.md", "from datetime import UTC, datetime"): (
         "run, with its printed output checked, by tests/billing/test_billing_docs.py,"
         " which names the SQL database billing needs (DATABASE_URL)"
+    ),
+    ("docs/invoices.md", "from datetime import UTC, datetime"): (
+        "run, with its printed output checked, by tests/invoices/test_invoices_docs.py,"
+        " which names the SQL database and the seller"
     ),
     ("README.md", "import paygate"): "the host example configures Stripe with a real key",
     ("docs/portal.md", "import secrets"): (

@@ -214,3 +214,11 @@ def test_changing_any_one_digit_fails_luhn(
     digit = data.draw(st.sampled_from([d for d in "0123456789" if d != pan[position]]))
     changed = pan[:position] + digit + pan[position + 1 :]
     assert not luhn_valid(changed)
+
+
+def test_groups_typed_with_double_spaces_underscores_or_slashes_are_normalized() -> None:
+    from paygate_cardnetworks.networks import detect_brand, normalize
+
+    for typed in ("4242  4242  4242  4242", "4242_4242_4242_4242", "4242/4242/4242/4242"):
+        assert normalize(typed) == "4242424242424242"
+        assert detect_brand(typed) == "visa"

@@ -133,7 +133,7 @@ def test_host_can_accept_jcb(make_payments: MakePayments) -> None:
 
 
 def test_bad_configuration_fails_when_payments_is_built(make_payments: MakePayments) -> None:
-    with pytest.raises(paygate.errors.ConfigurationError, match="elo"):
+    with pytest.raises(paygate.errors.ConfigurationError, match=r"accepted\[0\]"):
         make_payments({"accepted": ["elo"]})
 
 

@@ -72,7 +72,7 @@ def test_configuration_is_read_and_normalised() -> None:
 @pytest.mark.parametrize(
     ("section", "fragment"),
     [
-        ({"accepted": ["visa", "elo"]}, "unknown network(s) elo"),
+        ({"accepted": ["visa", "elo"]}, "accepted[1]: unknown network"),
         ({"accepted": "visa"}, "list of strings"),
         ({"accepted": [1]}, "list of strings"),
         ({"card_limited_countries": ["Nigeria"]}, "alpha-2"),

@@ -223,3 +223,19 @@ def test_a_page_renders_to_png_with_pdftoppm(tmp_path: Path) -> None:
     )
     [png] = list(tmp_path.glob("p*.png"))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_font_is_embedded() -> None:
+    # PDF/A needs every glyph's font inside the file: the EUR sign and the
+    # accents then print the same everywhere.
+    reader = pypdf.PdfReader(io.BytesIO(TypstRenderer().paygate_billing_render(document=invoice())))
+    fonts = 0
+    for page in reader.pages:
+        for font in page["/Resources"]["/Font"].values():
+            font = font.get_object()
+            descendants = font.get("/DescendantFonts")
+            target = descendants[0].get_object() if descendants else font
+            descriptor = target["/FontDescriptor"].get_object()
+            assert {"/FontFile", "/FontFile2", "/FontFile3"} & set(descriptor), font["/BaseFont"]
+            fonts += 1
+    assert fonts >= 1

@@ -44,7 +44,8 @@ def no_retry_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
     """The SDK sleeps 0.5 s or more between retries; tests need not wait."""
     from stripe._http_client import HTTPClient
 
-    monkeypatch.setattr(HTTPClient, "_sleep_time_seconds", lambda self, n: 0.0)
+    # Its arguments changed across SDK versions (stripe 15 passes a response too).
+    monkeypatch.setattr(HTTPClient, "_sleep_time_seconds", lambda self, *args: 0.0)
 
 
 @pytest.fixture(scope="session")

@@ -36,9 +36,18 @@ def _make(klass: type[stripe.StripeError], **kw: Any) -> stripe.StripeError:
     return exc
 
 
+#: The stripe SDK version whose error classes the table was checked against.
+TABLE_SDK_VERSION = (16, 1)
+
+
+def _sdk_version() -> tuple[int, ...]:
+    return tuple(int(p) for p in stripe.VERSION.split(".")[:2] if p.isdigit())
+
+
 def test_stripe_every_sdk_error_class_has_a_row() -> None:
     classes = _all_stripe_error_classes()
-    assert len(classes) > 30
+    # Older SDKs (the lowest-versions run) have only the v1 error classes.
+    assert len(classes) > (30 if _sdk_version() >= TABLE_SDK_VERSION else 15)
     missing = [k.__name__ for k in classes if k.__name__ not in errors.ERROR_CLASSES]
     assert missing == []
 
@@ -48,6 +57,11 @@ def test_stripe_every_sdk_error_class_has_a_row() -> None:
 )
 def test_stripe_error_class_row(name: str, rule: errors.Rule) -> None:
     klass = next((k for k in _all_stripe_error_classes() if k.__name__ == name), None)
+    if klass is None and _sdk_version() < TABLE_SDK_VERSION:
+        # The table also covers classes newer SDKs added (16.1's v2 errors);
+        # the lowest-versions run has an older one. Typos still fail on the
+        # SDK the table was written against.
+        pytest.skip(f"{name} is not in stripe {stripe.VERSION}")
     assert klass is not None, f"{name} is not a class of the stripe SDK"
     exc = _make(klass, http_status=500 if rule.error is ProviderUnavailable else 400)
     mapped = errors.to_paygate_error(exc)

@@ -8,15 +8,17 @@ its effect on the transaction, in one database transaction.
 Everything it stores is scrubbed first (:mod:`paygate.redaction`): the
 payment method is never part of a stored request, provider transcripts and
 error messages go through :func:`~paygate.redaction.scrub_data`, and the
-transaction's free text (description, metadata, provider data) through
-:func:`~paygate.redaction.scrub_strings`. The CVC is never stored.
+transaction's free text (description, metadata values, refund reasons)
+through :func:`~paygate.redaction.scrub_text`. Identifiers and
+``provider_data`` are stored byte-identical: they are read back. The CVC is
+never stored.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 from paygate._markers import hookimpl
@@ -29,6 +31,7 @@ from paygate.ledger.records import GENERATED_KEY_DIGEST
 from paygate.ledger.records import OperationRecord as _Record
 from paygate.ledger.webhooks import apply_event
 from paygate.models import (
+    Card,
     ErrorInfo,
     Transaction,
     TransactionStatus,
@@ -45,11 +48,11 @@ from paygate.operations import (
     WebhookRequest,
 )
 from paygate.redaction import (
-    CARD_SECRET_KEYS,
     REDACTED,
     debug_enabled,
     get_logger,
     install_record_factory,
+    is_card_secret_key,
     protect_sdk_loggers,
     scrub_data,
     scrub_strings,
@@ -119,11 +122,17 @@ def request_summary(request: OperationRequest) -> dict[str, Any]:
     return data
 
 
-def clean_transaction(tx: Transaction | None) -> Transaction | None:
+def clean_transaction(
+    tx: Transaction | None, card_numbers: tuple[str, ...] = ()
+) -> Transaction | None:
     """The transaction with secrets scrubbed from its free text.
 
-    A careless host may put a card number in a description, a provider may
-    echo one in an error message: neither reaches the ledger.
+    A careless host may put a card number in a description or a refund
+    reason, a provider may echo one in an error message: neither reaches the
+    ledger. Identifiers and ``provider_data`` (what the provider reads back
+    on the next operation) are kept byte-identical: a gateway id may hold a
+    Luhn-valid digit run (PayPal's ``0VF52814937998046``), and a rewritten id
+    sends the next capture to an object that does not exist.
     """
     if tx is None:
         return None
@@ -132,36 +141,90 @@ def clean_transaction(tx: Transaction | None) -> Transaction | None:
         clean = scrub_text(tx.description)
         if clean != tx.description:
             updates["description"] = clean
-    for name in ("metadata", "provider_data"):
-        value = getattr(tx, name)
-        clean_map = {
-            k: REDACTED if k.lower() in CARD_SECRET_KEYS else scrub_strings(v)
-            for k, v in value.items()
-        }
-        if clean_map != value:
-            updates[name] = clean_map
+    clean_map = clean_metadata(tx.metadata)
+    if clean_map != tx.metadata:
+        updates["metadata"] = clean_map
+    if any(r.reason and scrub_text(r.reason) != r.reason for r in tx.refunds):
+        updates["refunds"] = tuple(
+            r.model_copy(update={"reason": scrub_text(r.reason)}) if r.reason else r
+            for r in tx.refunds
+        )
     if tx.error is not None and tx.error.message:
         clean = scrub_text(tx.error.message)
         if clean != tx.error.message:
             updates["error"] = tx.error.model_copy(update={"message": clean})
+    if card_numbers and any(_holds(v, card_numbers) for v in tx.provider_data.values()):
+        updates["provider_data"] = _without(tx.provider_data, card_numbers)
     return tx.model_copy(update=updates) if updates else tx
+
+
+def _holds(value: str, card_numbers: tuple[str, ...]) -> bool:
+    return any(pan in value for pan in card_numbers)
+
+
+def _without(value: Any, card_numbers: tuple[str, ...]) -> Any:
+    """``value`` with the exact card numbers of this request cut out.
+
+    Identifiers are never scrubbed by shape (a gateway id may look like a
+    card number), but the very number the host paid with is a secret
+    wherever a provider puts it: an id holding it by chance is not a risk
+    worth a leak.
+    """
+    if isinstance(value, str):
+        for pan in card_numbers:
+            value = value.replace(pan, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {k: _without(v, card_numbers) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without(v, card_numbers) for v in value]
+    return value
+
+
+def card_numbers_of(request: OperationRequest) -> tuple[str, ...]:
+    """The PAN this request pays with, if a card (13 digits or more)."""
+    method = getattr(request, "method", None)
+    if isinstance(method, Card):
+        digits = method.digits
+        if len(digits) >= 13:
+            return (digits,)
+    return ()
+
+
+def clean_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    """A host's metadata with every value scrubbed, and the whole value of a
+    key that names a card secret (``cvc``, ``card[cvc]``, ``card_number``...)."""
+    return {k: REDACTED if is_card_secret_key(k) else scrub_strings(v) for k, v in metadata.items()}
 
 
 def cleaned(
     apply: Callable[[Transaction | None], Transaction | None],
+    card_numbers: tuple[str, ...] = (),
 ) -> Callable[[Transaction | None], Transaction | None]:
-    return lambda cur: clean_transaction(apply(cur))
+    return lambda cur: clean_transaction(apply(cur), card_numbers)
 
 
 def error_dict(error: ErrorInfo | None) -> dict[str, Any] | None:
     return dict(scrub_data(error.model_dump())) if error is not None else None
 
 
-def result_record(result: ProviderResult) -> dict[str, Any]:
+def result_record(result: ProviderResult, card_numbers: tuple[str, ...] = ()) -> dict[str, Any]:
     """The provider's answer as the ledger keeps it: the fields that differ
-    from their defaults (``ProviderResult.model_validate`` restores the rest),
-    scrubbed here, automatically, whatever the provider put in it."""
-    data: dict[str, Any] = scrub_data(result.model_dump(mode="json", exclude_defaults=True))
+    from their defaults (``ProviderResult.model_validate`` restores the rest).
+
+    Only free text is scrubbed, automatically, whatever the provider put in
+    it: the transcript (``raw``) and the error message. References,
+    ``provider_data``, the stored method and the next action are what the
+    core and the provider read back: they are stored byte-identical.
+    """
+    data: dict[str, Any] = result.model_dump(mode="json", exclude_defaults=True)
+    if card_numbers:
+        data = _without(data, card_numbers)
+    if "raw" in data:
+        data["raw"] = scrub_data(data["raw"])
+    error = data.get("error")
+    if isinstance(error, dict) and error.get("message"):
+        data["error"] = {**error, "message": scrub_text(error["message"])}
     return data
 
 
@@ -212,6 +275,7 @@ class LedgerPlugin:
         elif isinstance(request, RefundRequest):
             reservation = Reservation(request.transaction_id, "refund", request.amount)
         now = utcnow()
+        pans = card_numbers_of(request)
         was_unknown = store.begin(
             OperationRecord(
                 idempotency_key=request.idempotency_key,
@@ -258,7 +322,8 @@ class LedgerPlugin:
                             err,
                             unknown=state is OperationState.UNKNOWN,
                             now=ended,
-                        )
+                        ),
+                        pans,
                     ),
                     transaction_id=request.transaction_id,
                     error=error_record(exc),
@@ -298,13 +363,13 @@ class LedgerPlugin:
                 request.idempotency_key,
                 state,
                 apply=lambda cur: clean_transaction(
-                    apply_outcome(cur, request, result, None, unknown=False, now=ended)
+                    apply_outcome(cur, request, result, None, unknown=False, now=ended), pans
                 ),
                 transaction_id=request.transaction_id,
                 provider_reference=result.provider_reference,
                 operation_reference=result.operation_reference,
                 error=error_dict(result.error),
-                result=result_record(result),
+                result=result_record(result, pans),
                 now=ended,
                 expected=(OperationState.PENDING,),
             )

@@ -135,6 +135,7 @@ def demo_command(ctx: click.Context, database: str, provider: str, localstripe: 
 
 def _add_commands() -> None:
     from paygate.cli.billing import billing_group
+    from paygate.cli.invoices import invoices_group
     from paygate.cli.new_plugin import new_plugin_command
     from paygate.cli.pricing import fees_command, quote_command
     from paygate.cli.reconcile import reconcile_command
@@ -146,6 +147,7 @@ def _add_commands() -> None:
     main.add_command(new_plugin_command, "new-plugin")
     main.add_command(billing_group, "billing")
     main.add_command(serve_command, "serve")
+    main.add_command(invoices_group, "invoices")
 
 
 _add_commands()

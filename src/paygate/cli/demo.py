@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from paygate.errors import PaygateError
@@ -78,12 +79,16 @@ def _paypal_recordings() -> Iterator[bool]:
     if importlib.util.find_spec("paygate_paypal") is None:
         yield False
         return
-    try:
-        from paygate_paypal.recorded import paypal_sandbox_responses
-    except ImportError:
-        yield False
-        return
-    with paypal_sandbox_responses():
+    with contextlib.ExitStack() as stack:
+        try:
+            from paygate_paypal.recorded import paypal_sandbox_responses
+
+            # Entering needs the demo extra (``responses``): without it the
+            # PayPal step is skipped with the install line, not a traceback.
+            stack.enter_context(paypal_sandbox_responses())
+        except ImportError:
+            yield False
+            return
         yield True
 
 
@@ -289,7 +294,8 @@ def _run(*, database: str, provider: str, config_path: str | None, extra: dict[s
                     "purchase",
                     "",
                     "skipped",
-                    "install paygate-paypal[demo] to see this step",
+                    # Escaped: rich would take "[demo]" for markup and drop it.
+                    escape("install paygate-paypal[demo] to see this step"),
                 )
         operations = len(payments.ledger.operations())
     elapsed = time.perf_counter() - started

@@ -44,7 +44,11 @@ class Pricing:
         """
         from paygate.pricing.models import LineItem, PricingContext
 
-        lines = list(items) if not isinstance(items, (str, bytes)) else None
+        lines = (
+            list(items)
+            if isinstance(items, Iterable) and not isinstance(items, (str, bytes))
+            else None
+        )
         if not lines or not all(isinstance(i, LineItem) for i in lines):
             raise InvalidRequest(
                 "items must be a non-empty list of paygate.LineItem", param="items"

@@ -77,7 +77,8 @@ class WebhooksAndReconcile:
         self.engine.require(info, "webhooks", "webhooks")
         if not isinstance(headers, Mapping):
             raise InvalidRequest("headers must be a mapping", param="headers")
-        raw = body.encode() if isinstance(body, str) else body
+        # A lone surrogate cannot be UTF-8: replaced, the signature then fails (typed).
+        raw = body.encode("utf-8", "replace") if isinstance(body, str) else body
         if not isinstance(raw, bytes):
             raise InvalidRequest("body must be the raw bytes received", param="body")
         request = construct(

@@ -19,7 +19,7 @@ def open_ledger(url: str, *, pool_size: int = 32, durability: str = "durable") -
         return MemoryLedger()
     if "://" not in url:
         raise ConfigurationError(
-            f"database_url {url!r} is not a SQLAlchemy URL (e.g. sqlite:///paygate.sqlite3)"
+            "database_url is not a SQLAlchemy URL (e.g. sqlite:///paygate.sqlite3)"
         )
     from paygate.ledger.sql import SQLLedger
 

@@ -234,7 +234,10 @@ def make_engine(url: str, *, pool_size: int = 32, durability: str = DEFAULT_DURA
             CommitDurability(durability).listen(engine)
         return engine
     except Exception as exc:  # bad URL, missing driver
-        raise ConfigurationError(f"cannot open the ledger database: {exc}") from None
+        # The driver's message may quote the URL (and its password): the type only.
+        raise ConfigurationError(
+            f"cannot open the ledger database: {type(exc).__name__}; check database_url"
+        ) from None
 
 
 class SQLLedger(LedgerStore):

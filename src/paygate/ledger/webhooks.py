@@ -14,7 +14,7 @@ Rules (docs/reliability.md, "Webhooks"):
   ``payment.authorized`` after the capture is ``stale``;
 * money totals move only through operations paygate made itself (or
   ``reconcile``): a capture is applied only when nothing was captured and the
-  event's amount is the whole authorization; refund events are ``reported``
+  event states an amount that is the whole authorization; refund events are ``reported``
   only; while a capture or refund of ours is in flight the event is
   ``deferred`` (that operation's own outcome will move the transaction).
 """
@@ -86,7 +86,9 @@ def apply_event(
             code="processing_error", message=f"the provider reported {event.type}"
         )
     elif target is S.CAPTURED:
-        if tx.captured or (event.amount is not None and event.amount != tx.amount):
+        # An event that does not say how much was captured cannot prove the
+        # whole authorization was: reported, never applied as a full capture.
+        if tx.captured or event.amount is None or event.amount != tx.amount:
             return None, REPORTED
         updates["captured"] = tx.amount
         updates["captures"] = (Capture(id=f"{tx.id}_c1", amount=tx.amount, created_at=now),)

@@ -48,6 +48,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from paygate.errors import ErrorCode, InvalidRequest
+from paygate.money import _CTX as _MONEY_CONTEXT
 from paygate.money import Money, _minor_factor, _minor_makers, _trusted_minor
 from paygate.pricing.models import (
     Adjustment,
@@ -64,6 +65,10 @@ from paygate.pricing.models import (
     _trusted_quote,
     check_quote_total,
 )
+
+#: Amount x 10^exponent in Money's own context, like ``Money.minor_units``:
+#: exact whatever decimal context the host set for its thread.
+_scale = _MONEY_CONTEXT.multiply
 
 #: Item kinds billed every month: an annual quote bills 12 months of them.
 RECURRING_KINDS: frozenset[str] = frozenset({"plan", "addon", "toll_free_number"})
@@ -427,7 +432,7 @@ def build_quote(
             factor = _minor_factor(price._exponent)
         # Money has no more decimals than its currency: exact, and negative
         # exactly when the amount is (Money.minor_units, without the property).
-        unit = int(price._amount * factor)
+        unit = int(_scale(price._amount, factor))
         if unit < 0:
             raise InvalidRequest(
                 f"item {fields['sku']!r} has a negative price; use an adjustment for a discount",
@@ -516,7 +521,7 @@ def build_quote(
                     code=ErrorCode.INVALID_CURRENCY,
                     param="amount",
                 )
-            magnitude = int(fixed._amount * _minor_factor(fixed._exponent))
+            magnitude = int(_scale(fixed._amount, _minor_factor(fixed._exponent)))
             if magnitude < 0:
                 raise InvalidRequest(
                     f"adjustment {fields['code']!r}: amount is a magnitude and cannot be "
@@ -638,7 +643,7 @@ def _fee_minor(
                 code=ErrorCode.INVALID_CURRENCY,
                 param="amount",
             )
-        minor: int = int(own._amount * _minor_factor(own._exponent))
+        minor: int = int(_scale(own._amount, _minor_factor(own._exponent)))
         if minor < 0:
             raise InvalidRequest(f"fee {fee['code']!r} is negative", param="amount")
         return minor
@@ -657,7 +662,7 @@ def _fee_minor(
                 code=ErrorCode.INVALID_CURRENCY,
                 param="fixed",
             )
-        fixed = int(fixed_money._amount * _minor_factor(fixed_money._exponent))
+        fixed = int(_scale(fixed_money._amount, _minor_factor(fixed_money._exponent)))
         if fixed < 0:
             raise InvalidRequest(f"fee {fee['code']!r} has a negative fixed part", param="fixed")
     if ratio is not None and 0 <= basis < ratio[2] and fixed < ratio[2]:

@@ -648,6 +648,37 @@ class ProviderConformance:
         assert request.amount == amount and request.capture is True
         assert request.transaction_id == tx.id
 
+    def test_secret_patterns_spare_ids_and_catch_configured_secrets(
+        self, conformance: ConformanceRun
+    ) -> None:
+        """The provider's ``paygate_secret_patterns`` compile, match none of the
+        ids it returned, and every configured secret value is scrubbed."""
+        import re
+
+        from paygate.redaction import scrub_text
+
+        pm = conformance.payments.plugin_manager
+        plugin = pm.providers()[conformance.name][0]
+        patterns: list[re.Pattern[str]] = []
+        for impl in pm.hook.paygate_secret_patterns.get_hookimpls():
+            if impl.plugin is plugin:
+                declared: Any = impl.function() or []
+                for p in declared:
+                    patterns.append(p if isinstance(p, re.Pattern) else re.compile(p))
+        tx = conformance.purchase()
+        ids = [tx.provider_reference or "", *tx.provider_data.values()]
+        ids += [c.provider_reference or "" for c in tx.captures]
+        for value in filter(None, ids):
+            for pattern in patterns:
+                assert pattern.search(value) is None, (
+                    f"secret pattern {pattern.pattern!r} matches the provider's own id"
+                )
+        assert conformance.payments.transaction(tx.id).provider_reference == tx.provider_reference
+        for secret in _secret_config_values(conformance.config):
+            assert secret not in scrub_text(f"echo {secret} echo"), (
+                "a configured secret is not scrubbed"
+            )
+
     def test_authorize_then_capture(self, conformance: ConformanceRun) -> None:
         conformance.require("authorize")
         conformance.require("capture")

@@ -113,9 +113,15 @@ def network(brand: str) -> Network:
     raise KeyError(brand)
 
 
+#: What people type between digit groups: spaces (one or more), dashes,
+#: underscores and slashes (a dot stays an error: it reads as a decimal).
+_GROUP_SEPARATORS = str.maketrans("", "", " -_/")
+
+
 def normalize(pan: str) -> str:
-    """``pan`` without the spaces and dashes people type; other characters are kept."""
-    return pan.replace(" ", "").replace("-", "")
+    """``pan`` without the separators people type between groups (spaces,
+    however many, dashes, underscores, slashes); other characters are kept."""
+    return pan.translate(_GROUP_SEPARATORS)
 
 
 def detect_brand(pan: str) -> str | None:

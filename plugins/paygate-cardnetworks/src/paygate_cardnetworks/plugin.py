@@ -53,22 +53,23 @@ class Settings:
             raise ConfigurationError(
                 f"cardnetworks: unknown setting(s) {', '.join(sorted(unknown_keys))}"
             )
-        accepted = _string_list(section.get("accepted", DEFAULT_ACCEPTED), "accepted")
-        accepted = tuple(dict.fromkeys(name.lower() for name in accepted))
-        unknown_brands = [name for name in accepted if name not in brands()]
-        if unknown_brands:
+        listed = _string_list(section.get("accepted", DEFAULT_ACCEPTED), "accepted")
+        # Named by position, never echoed: a config value may be a misplaced secret.
+        unknown_at = [str(i) for i, name in enumerate(listed) if name.lower() not in brands()]
+        if unknown_at:
             raise ConfigurationError(
-                f"cardnetworks.accepted: unknown network(s) {', '.join(unknown_brands)}; "
+                f"cardnetworks.accepted[{', '.join(unknown_at)}]: unknown network(s); "
                 f"known: {', '.join(brands())}"
             )
+        accepted = tuple(dict.fromkeys(name.lower() for name in listed))
         countries = _string_list(
             section.get("card_limited_countries", ()), "card_limited_countries"
         )
         bad = [c for c in countries if not (len(c) == 2 and c.isascii() and c.isalpha())]
         if bad:
             raise ConfigurationError(
-                "cardnetworks.card_limited_countries: use ISO 3166-1 alpha-2 codes, "
-                f"not {', '.join(repr(c) for c in bad)}"
+                "cardnetworks.card_limited_countries: use ISO 3166-1 alpha-2 codes "
+                f"({len(bad)} entries are not)"
             )
         require_cvc = section.get("require_cvc", False)
         if not isinstance(require_cvc, bool):

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from paygate.config import check_api_base
 from paygate.errors import ConfigurationError, ErrorCode, PaygateError, ProviderUnavailable
 from paygate.proxies import read_environment_once
 from paygate_paypal.errors import classify, describe, exception_for
@@ -58,9 +59,7 @@ class Settings:
         env = os.environ if env is None else env
         environment = str(section.get("environment", "sandbox")).lower()
         if environment not in ("sandbox", "live"):
-            raise ConfigurationError(
-                f"[paypal] environment must be 'sandbox' or 'live', not {environment[:20]!r}"
-            )
+            raise ConfigurationError("[paypal] environment must be 'sandbox' or 'live'")
         if environment == "live" and test_mode:
             raise ConfigurationError(
                 "[paypal] environment is 'live' while test_mode is on: "
@@ -73,7 +72,7 @@ class Settings:
         if not 0 < timeout <= 600:
             raise ConfigurationError("[paypal] timeout must be between 0 and 600 seconds")
         default_base = LIVE_BASE if environment == "live" else SANDBOX_BASE
-        api_base = str(section.get("api_base") or default_base).rstrip("/")
+        api_base = check_api_base(section.get("api_base") or default_base, "[paypal] api_base")
         fees = section.get("fees") or {}
         if not isinstance(fees, Mapping):
             raise ConfigurationError("[paypal] fees must be a table")

@@ -22,8 +22,10 @@ first operation (see :mod:`paygate_paypal.client`).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -144,6 +146,16 @@ def _refund_call(options: dict[str, str]) -> Any:
     return call
 
 
+#: The shapes of PayPal's secrets (``paygate_secret_patterns``): OAuth access
+#: tokens (``A21AA...``) and the ``Basic`` credentials of the token call. The
+#: configured client secret is scrubbed as itself (a ``*secret*`` key). PayPal's
+#: ids (``5O190127TN364715T``, ``0VF52814937998046``) match none of them.
+SECRET_PATTERNS = (
+    r"\bA21AA[A-Za-z0-9._-]{16,}",
+    r"(?i:basic)\s+[A-Za-z0-9+/=]{8,}",
+)
+
+
 class PayPalProvider:
     """paygate's PayPal provider plugin (entry point ``paypal`` in group ``paygate``)."""
 
@@ -168,6 +180,16 @@ class PayPalProvider:
         self._test_mode = config.test_mode
         self._settings = Settings.from_config(config.section(NAME), test_mode=config.test_mode)
         self._client = None
+
+    @paygate.hookimpl
+    def paygate_secret_patterns(self) -> list[str]:
+        patterns = list(SECRET_PATTERNS)
+        settings = getattr(self, "_settings", None)
+        if settings is not None and settings.client_id and settings.client_secret:
+            # The token call's Basic credential, should PayPal echo it bare.
+            pair = f"{settings.client_id}:{settings.client_secret}".encode()
+            patterns.append(re.escape(base64.b64encode(pair).decode()))
+        return patterns
 
     @paygate.hookimpl
     def paygate_provider_info(self) -> ProviderInfo:

@@ -10,6 +10,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
 
 import paygate
+from paygate.config import describe_value
 from paygate.errors import ConfigurationError
 from paygate.pricing.models import Adjustment, FeeContext, FeeLine, PricingContext
 
@@ -44,12 +45,10 @@ def _rate(key: str, value: object) -> Decimal:
         rate = Decimal(str(value)) if isinstance(value, float) else Decimal(value)  # type: ignore[arg-type]
     except (InvalidOperation, TypeError, ValueError):
         raise ConfigurationError(
-            f"[pricing] {key} must be a fraction such as '0.20', not {value!r:.40}"
+            f"[pricing] {key} must be a fraction such as '0.20', not {describe_value(value)}"
         ) from None
     if not rate.is_finite() or not Decimal(0) <= rate <= Decimal(1):
-        raise ConfigurationError(
-            f"[pricing] {key} must be between 0 and 1 (0.20 = 20 %), not {value!r:.40}"
-        )
+        raise ConfigurationError(f"[pricing] {key} must be between 0 and 1 (0.20 = 20 %)")
     return rate
 
 
@@ -64,7 +63,7 @@ def _names(key: str, value: object) -> tuple[str, ...]:
 def _choice(key: str, value: object, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ConfigurationError(
-            f"[pricing] {key} must be one of {list(allowed)}, not {value!r:.40}"
+            f"[pricing] {key} must be one of {list(allowed)}, not {describe_value(value)}"
         )
     return str(value)
 
@@ -102,10 +101,7 @@ class PricingSettings:
         raw = {**DEFAULTS, **section}
         order = _names("order", raw["order"])
         if sorted(order) != sorted(_RULES):
-            raise ConfigurationError(
-                "[pricing] order must name 'annual' and 'nonprofit' once each, "
-                f"not {list(order)!r:.60}"
-            )
+            raise ConfigurationError("[pricing] order must name 'annual' and 'nonprofit' once each")
         return cls(
             annual_discount=_rate("annual_discount", raw["annual_discount"]),
             annual_applies_to=_names("annual_applies_to", raw["annual_applies_to"]),

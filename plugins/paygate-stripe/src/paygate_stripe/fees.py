@@ -68,7 +68,13 @@ def load_table(override: Mapping[str, Any] | None = None) -> dict[str, Any]:
     return table
 
 
-def _line(code: str, spec: Mapping[str, Any], amount: Money, table: Mapping[str, Any]) -> FeeLine:
+def _line(
+    code: str,
+    spec: Mapping[str, Any],
+    amount: Money,
+    table: Mapping[str, Any],
+    rounding: str = ROUNDING,
+) -> FeeLine:
     rate = Decimal(str(spec.get("rate", "0")))
     fixed_spec = (spec.get("fixed") or {}).get(amount.currency)
     fixed = Money(Decimal(str(fixed_spec)), amount.currency) if fixed_spec is not None else None
@@ -77,7 +83,7 @@ def _line(code: str, spec: Mapping[str, Any], amount: Money, table: Mapping[str,
         label += f" (no fixed fee known for {amount.currency})"
     # One rounding step for the whole line: rate x amount + fixed.
     exact = amount.amount * rate + (fixed.amount if fixed else Decimal(0))
-    total = Money.rounded(exact, amount.currency, ROUNDING)
+    total = Money.rounded(exact, amount.currency, rounding)
     return FeeLine(
         code=code,
         label=label,
@@ -95,10 +101,13 @@ def calculate(context: FeeContext, table: Mapping[str, Any]) -> list[FeeLine]:
     if context.method_kind not in CARD_KINDS:
         return []
     lines: Mapping[str, Any] = table.get("lines", {})
+    # The host's configured rounding mode (the core's ``rounding`` key), like
+    # every other amount paygate produces.
+    rounding = str(context.config.get("rounding") or ROUNDING)
     merchant_country = context.merchant_country or table.get("merchant_country")
     result: list[FeeLine] = []
     if "card" in lines:
-        result.append(_line("stripe_card", lines["card"], context.amount, table))
+        result.append(_line("stripe_card", lines["card"], context.amount, table, rounding))
     international = (
         context.card_country is not None
         and merchant_country is not None
@@ -106,14 +115,28 @@ def calculate(context: FeeContext, table: Mapping[str, Any]) -> list[FeeLine]:
     )
     if international and "international_card" in lines:
         result.append(
-            _line("stripe_international_card", lines["international_card"], context.amount, table)
+            _line(
+                "stripe_international_card",
+                lines["international_card"],
+                context.amount,
+                table,
+                rounding,
+            )
         )
     if context.currency_conversion and "currency_conversion" in lines:
         result.append(
-            _line("stripe_currency_conversion", lines["currency_conversion"], context.amount, table)
+            _line(
+                "stripe_currency_conversion",
+                lines["currency_conversion"],
+                context.amount,
+                table,
+                rounding,
+            )
         )
     if context.method_kind == "manual_card" and "manual_entry" in lines:
-        result.append(_line("stripe_manual_entry", lines["manual_entry"], context.amount, table))
+        result.append(
+            _line("stripe_manual_entry", lines["manual_entry"], context.amount, table, rounding)
+        )
     return result
 
 

@@ -170,6 +170,17 @@ _ERROR_FIELDS = ("type", "code", "decline_code", "message", "param")
 _SCALARS = (str, int, float, bool)
 
 
+#: The shapes of Stripe's secrets (``paygate_secret_patterns``): API keys
+#: (secret, restricted, publishable), webhook signing secrets, and the
+#: ``client_secret`` of a PaymentIntent or SetupIntent. Stripe's ids
+#: (``pi_...``, ``ch_...``, ``re_...``) match none of them.
+SECRET_PATTERNS = (
+    r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{6,}",
+    r"\bwhsec_[A-Za-z0-9+/=_-]{6,}",
+    r"\b(?:pi|seti)_[A-Za-z0-9]+_secret_[A-Za-z0-9]+",
+)
+
+
 def _plain(value: Any) -> Any:
     """A nested Stripe value as plain JSON data.
 
@@ -263,6 +274,10 @@ class StripeProvider:
     @property
     def settings(self) -> StripeSettings:
         return self._settings
+
+    @hookimpl
+    def paygate_secret_patterns(self) -> list[str]:
+        return list(SECRET_PATTERNS)
 
     @hookimpl
     def paygate_provider_info(self) -> ProviderInfo:

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from paygate.config import check_api_base
 from paygate.errors import ConfigurationError
 from paygate.proxies import environment_proxies, with_proxies
 
@@ -133,10 +134,8 @@ def from_config(
     else:
         raise ConfigurationError("stripe.webhook_secret must be a string or a list of strings")
     api_base = section.get("api_base") or None
-    if api_base is not None and (
-        not isinstance(api_base, str) or not api_base.startswith(("http://", "https://"))
-    ):
-        raise ConfigurationError("stripe.api_base must be an http(s) URL")
+    if api_base is not None:
+        api_base = check_api_base(api_base, "stripe.api_base")
     return_url = section.get("return_url") or None
     if return_url is not None and not isinstance(return_url, str):
         raise ConfigurationError("stripe.return_url must be a string")
@@ -201,7 +200,7 @@ def build_client(settings: StripeSettings) -> StripeClient:
     )
     return stripe.StripeClient(
         api_key,
-        base_addresses={"api": settings.api_base} if settings.api_base else None,
+        base_addresses={"api": settings.api_base} if settings.api_base else {},
         http_client=http_client,
         max_network_retries=settings.max_network_retries,
     )

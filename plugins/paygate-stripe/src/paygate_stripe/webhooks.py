@@ -26,6 +26,8 @@ from paygate.models import WebhookEvent
 from paygate_stripe.amounts import from_stripe
 
 DEFAULT_TOLERANCE = 300
+#: Unix times past this (year 5138) are no real delivery's.
+MAX_TIMESTAMP = 10**11
 SIGNATURE_HEADER = "Stripe-Signature"
 SCHEME = "v1"
 
@@ -71,6 +73,8 @@ def parse_header(header: str) -> tuple[int, list[str]]:
                 timestamp = int(value)
             except ValueError:
                 raise _fail("Stripe-Signature has a timestamp that is not a number") from None
+            if not 0 <= timestamp < MAX_TIMESTAMP:
+                raise _fail("Stripe-Signature has a timestamp out of range")
         elif key == SCHEME:
             signatures.append(value)
     if timestamp is None:
@@ -114,7 +118,8 @@ def verify(
     for secret in secrets:
         expected = compute_signature(body, secret, timestamp)
         for candidate in signatures:
-            if hmac.compare_digest(expected, candidate):
+            # As bytes: compare_digest refuses non-ASCII str (a forged "v1=é").
+            if hmac.compare_digest(expected.encode(), candidate.encode("utf-8", "replace")):
                 matched = True
     if not matched:
         raise _fail("no Stripe-Signature v1 signature matches the body and a configured secret")
@@ -162,9 +167,12 @@ def to_event(payload: Mapping[str, Any], *, provider: str = "stripe") -> Webhook
     metadata = obj.get("metadata")
     transaction_id = metadata.get("paygate_transaction_id") if isinstance(metadata, dict) else None
     created = payload.get("created")
-    created_at = (
-        datetime.fromtimestamp(created, UTC) if isinstance(created, int) else datetime.now(UTC)
-    )
+    if isinstance(created, int) and not isinstance(created, bool):
+        if not 0 <= created < MAX_TIMESTAMP:
+            raise InvalidRequest("the Stripe event's created time is out of range", param="body")
+        created_at = datetime.fromtimestamp(created, UTC)
+    else:
+        created_at = datetime.now(UTC)
     return WebhookEvent(
         id=str(payload.get("id", "")),
         provider=provider,

@@ -9,6 +9,7 @@ standard library's :mod:`smtplib`, when ``[invoices.smtp]`` is configured::
     password = "..."              # kept as a pydantic SecretStr: never in repr or logs
     sender = "Billing <billing@example.com>"
     timeout = 10
+    cafile = "/etc/ssl/private-ca.pem"   # optional: trust a private CA (default: the system's)
 
 The outbox (``paygate_invoices_deliveries``) decides what to send: one row per
 (document, kind, address), marked ``sent`` once the server accepted it, so a
@@ -35,7 +36,9 @@ from paygate.billing.documents.models import Document
 from paygate.config import Config
 from paygate.errors import ConfigurationError
 
-_KEYS = frozenset({"host", "port", "security", "username", "password", "sender", "timeout"})
+_KEYS = frozenset(
+    {"host", "port", "security", "username", "password", "sender", "timeout", "cafile"}
+)
 
 SUBJECTS = {
     "fr": {
@@ -112,6 +115,7 @@ class SmtpDelivery:
         self.password: SecretStr | None = None
         self.sender = ""
         self.timeout = 10.0
+        self.cafile: str | None = None
 
     def __repr__(self) -> str:
         return f"SmtpDelivery(host={self.host!r}, port={self.port}, security={self.security!r})"
@@ -140,16 +144,17 @@ class SmtpDelivery:
         self.password = SecretStr(str(password)) if password is not None else None
         self.sender = smtp["sender"]
         self.timeout = float(smtp.get("timeout", 10))
+        self.cafile = smtp.get("cafile")
 
     def _connect(self) -> smtplib.SMTP:
         assert self.host is not None
+        # Certificates are always verified (host name included).
+        context = ssl.create_default_context(cafile=self.cafile)
         if self.security == "ssl":
-            return smtplib.SMTP_SSL(
-                self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
-            )
+            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
         server = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         if self.security == "starttls":
-            server.starttls(context=ssl.create_default_context())
+            server.starttls(context=context)
         return server
 
     @hookimpl(trylast=True)

@@ -58,7 +58,7 @@ from paygate.money import Money, currency_exponent
 from paygate.redaction import get_logger
 
 if TYPE_CHECKING:
-    from paygate.billing.service import Billing
+    from paygate.billing.core import BillingCore
 
 log = get_logger("paygate.invoices")
 
@@ -76,6 +76,7 @@ _SELLER_FIELDS = frozenset(
         "rcs",
     }
 )
+_SECTION_KEYS = frozenset({"seller", "locale", "smtp", "issue", "timezone"})
 PENDING, ACCEPTED, REJECTED = "pending", "accepted", "rejected"
 #: A delivery claimed longer ago than this is taken over (its sender died).
 SEND_LEASE = timedelta(minutes=10)
@@ -112,7 +113,7 @@ class Invoices:
     still returns the billing records (:class:`paygate.billing.Invoice`).
     """
 
-    def __init__(self, billing: Billing) -> None:
+    def __init__(self, billing: BillingCore) -> None:
         self.billing = billing
         self.store = billing.store
         section = billing.payments.config.section("invoices")
@@ -121,7 +122,26 @@ class Invoices:
         if unknown:
             raise ConfigurationError(f"[invoices.seller] has unknown keys {unknown}")
         self.seller: Party | None = self._seller(seller) if seller else None
+        unknown = sorted(set(section) - _SECTION_KEYS)
+        if unknown:
+            raise ConfigurationError(
+                f"[invoices] has unknown keys {unknown}; known: {sorted(_SECTION_KEYS)}"
+            )
         self.locale: str = str(section.get("locale", "fr"))
+        self.timezone: str | None = section.get("timezone")
+        if self.timezone is not None:
+            try:  # an unknown zone is refused now, not at the first issue
+                zone(str(self.timezone))
+            except InvalidRequest:
+                raise ConfigurationError(
+                    "[invoices] timezone must be an IANA name such as 'Europe/Paris'"
+                ) from None
+        issue = section.get("issue", "inline")
+        if issue not in ("inline", "worker"):
+            raise ConfigurationError("[invoices] issue is 'inline' or 'worker'")
+        #: ``inline``: every billing call and run issues the documents due;
+        #: ``worker``: only ``issue_due()`` (``paygate invoices issue``) does.
+        self.inline: bool = issue == "inline"
         self.test_mode: bool = bool(billing.payments.config.test_mode)
 
     # -- compatibility: the billing records ------------------------------------------
@@ -313,9 +333,9 @@ class Invoices:
             raise MissingMandatoryData(
                 "no seller is configured ([invoices.seller])", mention="seller"
             )
-        issue_date = local_date(
-            self.now, zone("Europe/Paris" if self.seller.country == "FR" else "UTC")
-        )
+        # The issue date is the seller's calendar day.
+        tz = self.timezone or ("Europe/Paris" if self.seller.country == "FR" else "UTC")
+        issue_date = local_date(self.now, zone(tz))
         treatment = self._vat(self.seller, buyer, issue_date)
         factor = Decimal(100) + treatment.rate
         lines = []
@@ -546,6 +566,12 @@ class Invoices:
             self.billing.hook.paygate_billing_render.get_hookimpls()
         )
 
+    def after_billing(self) -> None:
+        """What billing calls after each operation: issue and send the
+        documents due, unless a separate worker does (``issue = "worker"``)."""
+        if self.inline:
+            self.issue_due()
+
     def issue_due(self) -> builtins.list[Document]:
         """Issue the invoice (380) of every paid billing invoice of an account
         with a billing profile that has none yet; then send what is queued.
@@ -621,15 +647,17 @@ class Invoices:
         self, actor: Actor, document_id: str, refund: Money, *, transaction_id: str, reason: str
     ) -> Document:
         """Issue a credit note (381) for what a refund through ``Payments``
-        gave back on an invoiced charge, linked to its invoice. The same
-        ``transaction_id`` (the refund's) gives the same credit note."""
+        gave back on an invoiced charge, linked to its invoice (billing staff,
+        or the host acting as staff, when it refunded by itself; ``refund``
+        does both). The same ``transaction_id`` (the refund's) gives the same
+        credit note."""
         key = f"refund:{transaction_id}"
         with self.store.write() as conn:
             existing = conn.execute(select(documents).where(documents.c.source_key == key)).first()
             if existing is not None:
                 return self._row_doc(existing)
+            self._staff_only(actor)
             orig = self._doc(conn, document_id)
-            self._account(conn, actor, orig.account_id, Action.PAY)
             if orig.type is DocumentType.CREDIT_NOTE:
                 raise CorrectionRefused("a credit note cannot itself be credited")
             credited = self._credited(conn, orig.id)
@@ -657,6 +685,41 @@ class Invoices:
             doc = self._issue(conn, draft, key)
         self.deliver_due()
         return doc
+
+    def refund(
+        self,
+        actor: Actor,
+        document_id: str,
+        amount: Money | None = None,
+        *,
+        reason: str = "Remboursement / Refund",
+        idempotency_key: str,
+    ) -> Document:
+        """Refund (part of) an invoice's charge through ``Payments.refund``
+        and issue its credit note (381) linked to the invoice. Billing staff
+        only. A retry with the same ``idempotency_key`` refunds once and
+        returns the same credit note (also after a failure between the two)."""
+        self._staff_only(actor)
+        with self.store.read() as conn:
+            doc = self._doc(conn, document_id)
+        if doc.type is DocumentType.CREDIT_NOTE or doc.transaction_id is None:
+            raise CorrectionRefused(f"{doc.number_text} has no charge of its own to refund")
+        if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 200:
+            raise InvalidRequest("idempotency_key is a 1-200 character string")
+        tx = self.billing.payments.refund(
+            doc.transaction_id,
+            amount,
+            reason=reason,
+            idempotency_key=f"paygate-invoices:{doc.id}:{idempotency_key}",
+        )
+        if not tx.refunds:
+            raise InvalidRequest(f"the refund of {doc.number_text} returned no refund")
+        made = tx.refunds[-1]
+        return self.credit_refund(actor, doc.id, made.amount, transaction_id=made.id, reason=reason)
+
+    def _staff_only(self, actor: Actor) -> None:
+        if not isinstance(actor, Actor) or not actor.staff:
+            raise BillingPermissionDenied("only billing staff refund and credit invoices")
 
     def _credited(self, conn: Connection, document_id: str) -> Decimal:
         rows = conn.execute(
@@ -1064,8 +1127,4 @@ class Invoices:
         return out
 
 
-def attach(billing: Billing) -> Invoices:
-    return Invoices(billing)
-
-
-__all__ = ["ACCEPTED", "PENDING", "REJECTED", "Invoices", "attach"]
+__all__ = ["ACCEPTED", "PENDING", "REJECTED", "Invoices"]

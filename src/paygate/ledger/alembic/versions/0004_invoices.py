@@ -6,9 +6,16 @@ documents and profile versions immutable.
 Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-07
+
+A table that already exists is left alone: a database made by
+``metadata.create_all`` before Alembic was used (the adoption path of
+``paygate.ledger.migrations``, stamped at 0001) already has every table the
+metadata declares.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -21,8 +28,24 @@ branch_labels = None
 depends_on = None
 
 
+_created: set[str] = set()
+
+
+def _create(name: str, *elements: Any) -> None:
+    if sa.inspect(op.get_bind()).has_table(name):
+        return
+    op.create_table(name, *elements)
+    _created.add(name)
+
+
+def _index(name: str, table: str, columns: list[str]) -> None:
+    if table in _created:
+        op.create_index(name, table, columns)
+
+
 def upgrade() -> None:
-    op.create_table(
+    _created.clear()
+    _create(
         "paygate_invoices_deliveries",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("document_id", sa.String(length=64), nullable=False),
@@ -39,7 +62,7 @@ def upgrade() -> None:
             "document_id", "kind", "address", name="uq_paygate_invoices_deliveries_once"
         ),
     )
-    op.create_table(
+    _create(
         "paygate_invoices_profiles",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("account_id", sa.String(length=64), nullable=False),
@@ -61,7 +84,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("account_id", "version", name="uq_paygate_invoices_profiles_version"),
     )
-    op.create_table(
+    _create(
         "paygate_invoices_documents",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("source_key", sa.String(length=255), nullable=False),
@@ -105,19 +128,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("series", "number", name="uq_paygate_invoices_documents_series_number"),
         sa.UniqueConstraint("source_key"),
     )
-    op.create_index(
-        "ix_paygate_invoices_documents_account",
-        "paygate_invoices_documents",
-        ["account_id"],
-        unique=False,
+    _index("ix_paygate_invoices_documents_account", "paygate_invoices_documents", ["account_id"])
+    _index(
+        "ix_paygate_invoices_documents_preceding", "paygate_invoices_documents", ["preceding_id"]
     )
-    op.create_index(
-        "ix_paygate_invoices_documents_preceding",
-        "paygate_invoices_documents",
-        ["preceding_id"],
-        unique=False,
-    )
-    op.create_table(
+    _create(
         "paygate_invoices_corrections",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("document_id", sa.String(length=64), nullable=False),

@@ -1,0 +1,196 @@
+"""Accounts, their members and payment methods."""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, insert, select, update
+
+from paygate.billing.collection import Collection
+from paygate.billing.models import (
+    Account,
+    Action,
+    Actor,
+)
+from paygate.billing.periods import zone
+from paygate.billing.planner import (
+    customer_of,
+)
+from paygate.billing.store import OPEN, new_id
+from paygate.errors import (
+    InvalidRequest,
+)
+from paygate.ledger.billing_schema import (
+    accounts,
+    invoices,
+    members,
+)
+from paygate.models import Card, PayPalWallet, StoredPaymentMethod
+from paygate.money import Money
+
+
+class Accounts(Collection):
+    """Opening accounts, members, the nonprofit grant and payment methods."""
+
+    def create_account(
+        self,
+        owner: str,
+        *,
+        currency: str,
+        timezone: str = "UTC",
+        nonprofit: bool = False,
+        parent_id: str | None = None,
+        account_id: str | None = None,
+    ) -> Account:
+        """Open a billing account owned by the host user ``owner``."""
+        if not isinstance(owner, str) or not 1 <= len(owner) <= 255:
+            raise InvalidRequest("owner is the host's user id (1-255 characters)", param="owner")
+        ccy = Money.zero(currency).currency
+        zone(timezone)
+        now = self.now()
+        with self.store.write() as conn:
+            if parent_id is not None:
+                self.store.account(conn, parent_id)
+            new = account_id or new_id("acct")
+            conn.execute(
+                insert(accounts).values(
+                    id=new,
+                    owner_ref=owner,
+                    parent_id=parent_id,
+                    currency=ccy,
+                    timezone=timezone,
+                    nonprofit=bool(nonprofit),
+                    payment_method=None,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            self._emit(conn, "account.created", new, f"account:{new}:created")
+            made = self.store.account(conn, new)
+        self._deliver()
+        return made
+
+    def add_member(self, account_id: str, user: str, role: str = "multi_user") -> None:
+        """Add a multi-user to an account (they use it; they never see its billing)."""
+        if role != "multi_user":
+            raise InvalidRequest("role must be 'multi_user'", param="role")
+        with self.store.write() as conn:
+            self.store.account(conn, account_id)
+            conn.execute(insert(members).values(account_id=account_id, actor_ref=user, role=role))
+
+    def account(self, actor: Actor, account_id: str) -> Account:
+        with self.store.read() as conn:
+            acct = self.store.account(conn, account_id)
+        self._authorize(actor, Action.VIEW, acct)
+        return acct
+
+    def grant_nonprofit(self, actor: Actor, account_id: str, granted: bool = True) -> Account:
+        """Staff grant (or take back) the nonprofit discount; it applies from the
+        next invoice (the pricing plugin computes it)."""
+        with self.store.write() as conn:
+            acct = self.store.account(conn, account_id)
+            self._authorize(actor, Action.GRANT_DISCOUNT, acct)
+            conn.execute(
+                update(accounts)
+                .where(accounts.c.id == account_id)
+                .values(nonprofit=bool(granted), updated_at=self.now())
+            )
+            self._emit(
+                conn,
+                "account.nonprofit_" + ("granted" if granted else "removed"),
+                account_id,
+                f"account:{account_id}:nonprofit:{granted}:{self.now().isoformat()}",
+                payload={"by": actor.ref},
+            )
+            granted_now = self.store.account(conn, account_id)
+        self._deliver()
+        return granted_now
+
+    def add_payment_method(
+        self,
+        actor: Actor,
+        account_id: str,
+        method: Card | PayPalWallet,
+        *,
+        idempotency_key: str,
+    ) -> StoredPaymentMethod:
+        """Check the card (the $1 verify, voided at once), store it, make it the
+        account's method, and retry the account's open invoices at once."""
+        with self.store.read() as conn:
+            acct = self.store.account(conn, account_id)
+        self._authorize(actor, Action.PAY, acct)
+        if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 200:
+            raise InvalidRequest(
+                "idempotency_key is a 1-200 character string", param="idempotency_key"
+            )
+        customer = customer_of(acct)
+        key = f"paygate-billing:{account_id}:pm:{idempotency_key}"
+        if isinstance(method, Card):
+            self.payments.verify(
+                method, currency=acct.currency, customer=customer, idempotency_key=f"{key}:verify"
+            )
+        stored = self.payments.store_payment_method(
+            method, customer=customer, idempotency_key=f"{key}:store"
+        )
+        with self.store.write() as conn:
+            conn.execute(
+                update(accounts)
+                .where(accounts.c.id == account_id)
+                .values(payment_method=stored.model_dump_json(), updated_at=self.now())
+            )
+            self._emit(
+                conn,
+                "payment_method.updated",
+                account_id,
+                f"{key}:updated",
+                payload={"method": _method_text(stored)},
+            )
+            open_ids = [
+                r.id
+                for r in conn.execute(
+                    select(invoices.c.id).where(
+                        and_(
+                            invoices.c.account_id == account_id,
+                            invoices.c.status == OPEN,
+                            # still in dunning: a cancel stopped the others' retries
+                            invoices.c.next_attempt_at.is_not(None),
+                        )
+                    )
+                ).all()
+            ]
+        for invoice_id in open_ids:  # a new card retries what is owed, now
+            self._collect(invoice_id, retry_now=True)
+        self._deliver()
+        return stored
+
+    def remove_payment_method(self, actor: Actor, account_id: str) -> None:
+        """Forget the account's payment method (renewals then fail as
+        ``no_payment_method``, which is never retried: add a new one)."""
+        with self.store.write() as conn:
+            acct = self.store.account(conn, account_id)
+            self._authorize(actor, Action.PAY, acct)
+            conn.execute(
+                update(accounts)
+                .where(accounts.c.id == account_id)
+                .values(payment_method=None, updated_at=self.now())
+            )
+            self._emit(
+                conn,
+                "payment_method.removed",
+                account_id,
+                f"account:{account_id}:pm_removed:{self.now().isoformat()}",
+            )
+        self._deliver()
+
+
+def _method_text(method: StoredPaymentMethod | None) -> str | None:
+    """``Visa •••• 4242`` (never more than the last four digits)."""
+    if method is None:
+        return None
+    if method.method_kind == "paypal":
+        return "PayPal"
+    brand = (method.brand or "card").replace("_", " ").title()
+    if brand in ("Amex", "American Express"):
+        brand = "American Express"
+    return f"{brand} •••• {method.last4}" if method.last4 else brand
+
+
+__all__ = ["Accounts"]
