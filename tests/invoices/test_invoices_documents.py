@@ -16,6 +16,7 @@ from invoices_helpers import (
     STAFF,
     Clock,
     FastRenderer,
+    account_with_card,
     customer,
     make_payments,
 )
@@ -338,3 +339,13 @@ def test_an_unknown_timezone_is_a_configuration_error(sqlite_url: str, clock: Cl
     with pytest.raises(paygate.errors.ConfigurationError, match="timezone"):
         Billing(p, clock=clock)
     p.close()
+
+
+def test_an_account_without_profile_gets_its_invoice_once_it_gives_one(billing: Billing) -> None:
+    acct = account_with_card(billing, currency="EUR")
+    billing.subscribe(OWNER, acct, "webinar/s25", idempotency_key="k1")
+    assert billing.invoices.issue_due() == []  # no receiver yet: nothing to issue
+    assert billing.invoices.list(OWNER, acct) == []
+    billing.invoices.set_profile(OWNER, acct, **CONSUMER)  # issues what was waiting
+    [doc] = billing.invoices.list(OWNER, acct)
+    assert (doc.number, doc.buyer.legal_name) == (1, CONSUMER["legal_name"])

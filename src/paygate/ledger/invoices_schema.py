@@ -53,6 +53,7 @@ profiles = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", String(255), nullable=False),
     UniqueConstraint("account_id", "version", name="uq_paygate_invoices_profiles_version"),
+    Index("ix_paygate_invoices_profiles_account", "account_id", "active"),
 )
 
 documents = Table(
@@ -85,6 +86,7 @@ documents = Table(
     UniqueConstraint("series", "number", name="uq_paygate_invoices_documents_series_number"),
     Index("ix_paygate_invoices_documents_account", "account_id"),
     Index("ix_paygate_invoices_documents_preceding", "preceding_id"),
+    Index("ix_paygate_invoices_documents_invoice", "invoice_id"),
 )
 
 corrections = Table(
@@ -123,6 +125,7 @@ deliveries = Table(
     # than the lease is taken over (the sender died mid-send).
     Column("claimed_at", DateTime(timezone=True)),
     UniqueConstraint("document_id", "kind", "address", name="uq_paygate_invoices_deliveries_once"),
+    Index("ix_paygate_invoices_deliveries_status", "status"),
 )
 
 #: Issued documents and profile versions are immutable (revision 0004).

@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paygate.billing.documents import chain as chainmod
@@ -281,7 +281,9 @@ class Invoices:
             self._account(conn, actor, account, Action.PAY)
             prof = self._insert_profile(conn, account, clean, actor.ref, active=False)
             self._activate(conn, account, prof.id)
-            return self._profile(conn, prof.id)
+            prof = self._profile(conn, prof.id)
+        self.after_billing()  # paid invoices that waited for a receiver
+        return prof
 
     def profile(self, actor: Actor, account: str) -> Profile | None:
         """The profile future documents use (``None``: none given yet)."""
@@ -578,12 +580,21 @@ class Invoices:
         A failure is logged and retried at the next pass (nothing numbered)."""
         if not self.ready():
             return []
+        # Paid, without a document, of an account that has a profile (an
+        # account without one is not looked at again and again).
+        issued_already = exists().where(documents.c.invoice_id == billing_invoices.c.id)
+        has_profile = exists().where(
+            and_(
+                profiles.c.account_id == billing_invoices.c.account_id,
+                profiles.c.active.is_(True),
+            )
+        )
         with self.store.read() as conn:
-            done = select(documents.c.invoice_id).where(documents.c.invoice_id.is_not(None))
             rows = conn.execute(
                 select(billing_invoices.c.id)
                 .where(billing_invoices.c.status == PAID)
-                .where(billing_invoices.c.id.not_in(done))
+                .where(~issued_already)
+                .where(has_profile)
                 .order_by(billing_invoices.c.finalized_at, billing_invoices.c.id)
             ).all()
         issued = []

@@ -155,6 +155,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("open_document_id"),
     )
+    _index("ix_paygate_invoices_documents_invoice", "paygate_invoices_documents", ["invoice_id"])
+    _index("ix_paygate_invoices_deliveries_status", "paygate_invoices_deliveries", ["status"])
+    _index(
+        "ix_paygate_invoices_profiles_account",
+        "paygate_invoices_profiles",
+        ["account_id", "active"],
+    )
     bind = op.get_bind()
     for statement in POSTGRES_TRIGGERS if bind.dialect.name == "postgresql" else SQLITE_TRIGGERS:
         op.execute(statement)
