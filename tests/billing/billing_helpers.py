@@ -81,4 +81,4 @@ def card_declines(billing: Billing, account_id: str, declines: bool = True) -> N
     real card does when funds run out: the sandbox's stored-method outcome."""
     token = billing.account(OWNER, account_id).payment_method.token  # type: ignore[union-attr]
     sandbox = billing.payments.plugin("sandbox")
-    sandbox._stored[token].outcome = "decline_on_charge" if declines else "ok"
+    sandbox.set_stored_outcome(token, "decline_on_charge" if declines else "ok")

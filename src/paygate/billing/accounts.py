@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import and_, insert, select, update
 
 from paygate.billing.collection import Collection
+from paygate.billing.core import check_key
 from paygate.billing.models import (
     Account,
     Action,
@@ -117,10 +118,7 @@ class Accounts(Collection):
         with self.store.read() as conn:
             acct = self.store.account(conn, account_id)
         self._authorize(actor, Action.PAY, acct)
-        if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 200:
-            raise InvalidRequest(
-                "idempotency_key is a 1-200 character string", param="idempotency_key"
-            )
+        check_key(idempotency_key)
         customer = customer_of(acct)
         key = f"paygate-billing:{account_id}:pm:{idempotency_key}"
         if isinstance(method, Card):

@@ -4,6 +4,7 @@ failed charge does (numbering, dunning, the end state, a paid change applied).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, and_, insert, or_, select, update
@@ -39,7 +40,8 @@ from paygate.ledger.billing_schema import (
 from paygate.models import TransactionStatus
 
 #: How soon the runner asks again about a charge that had no answer.
-_UNKNOWN_BACKOFF = timedelta(minutes=1)
+UNKNOWN_BACKOFF = timedelta(minutes=1)
+_UNKNOWN_BACKOFF = UNKNOWN_BACKOFF  # its name before the split (paygate.billing.service)
 
 
 class Collection(BillingCore):
@@ -151,7 +153,7 @@ class Collection(BillingCore):
             # soon, with the same key.
             with self.store.write() as conn:
                 if inv.subscription_id is not None:
-                    soon = now + _UNKNOWN_BACKOFF
+                    soon = now + UNKNOWN_BACKOFF
                     conn.execute(
                         update(subscriptions)
                         .where(subscriptions.c.id == inv.subscription_id)
@@ -168,7 +170,6 @@ class Collection(BillingCore):
             error = exc.code.value
         with self.store.write() as conn:
             inv = self.store.invoice(conn, invoice_id, lock=True)
-            acct = self.store.account(conn, inv.account_id)
             status = "succeeded" if tx_id else "failed"
             conn.execute(
                 update(payment_attempts)
@@ -179,6 +180,8 @@ class Collection(BillingCore):
             )
             if tx_id is not None:
                 return self._paid(conn, inv, tx_id)
+            # The account is read again only for a failure (a success needs nothing of it).
+            acct = self.store.account(conn, inv.account_id)
             return self._failed(conn, inv, acct, attempt_no, error or "card_declined")
 
     def _paid(self, conn: Connection, inv: Invoice, tx_id: str | None) -> Invoice:
@@ -216,7 +219,15 @@ class Collection(BillingCore):
                 "transaction": tx_id,
             },
         )
-        return self.store.invoice(conn, inv.id)
+        # What the row now holds, without reading it (and its lines) back.
+        return replace(
+            inv,
+            status=PAID,
+            amount_paid=inv.total,
+            transaction_id=tx_id,
+            next_attempt_at=None,
+            closed_at=now,
+        )
 
     def _failed(
         self,

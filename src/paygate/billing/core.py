@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, Engine
 
@@ -39,6 +39,7 @@ from paygate.errors import (
 )
 
 if TYPE_CHECKING:
+    from paygate.billing.service import Billing
     from paygate.payments import Payments
 
 
@@ -51,6 +52,12 @@ def seed_catalog() -> Catalog:
     """The catalog shipped for the demo and the docs (the seed's plans)."""
     text = resources.files("paygate.billing").joinpath("seed_catalog.toml").read_text("utf-8")
     return Catalog.loads(text, source="paygate/billing/seed_catalog.toml")
+
+
+def check_key(idempotency_key: object) -> None:
+    """A caller's idempotency key: a 1-200 character string."""
+    if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 200:
+        raise InvalidRequest("idempotency_key is a 1-200 character string", param="idempotency_key")
 
 
 class BillingCore:
@@ -169,6 +176,11 @@ class BillingCore:
                     )
                 out.append(DraftLine(kind="tax", description=tax.label, amount=tax.amount))
         return out
+
+    def _whole(self) -> Billing:
+        """This part as the whole :class:`Billing` it only ever runs in (the
+        planner and the runner take a ``Billing``: they use several parts)."""
+        return cast("Billing", self)
 
     def _get(self, subscription_id: str) -> Subscription:
         with self.store.read() as conn:

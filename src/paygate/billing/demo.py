@@ -104,7 +104,7 @@ def run_billing_demo(
         step("The card starts declining (the sandbox's issuer says no)")
         sandbox = payments.plugin("sandbox")
         token = billing.account(OWNER, acct).payment_method.token  # type: ignore[union-attr]
-        sandbox._stored[token].outcome = "decline_on_charge"
+        sandbox.set_stored_outcome(token, "decline_on_charge")
         at(2027, 3, 31)
         step("Renewal fails: the invoice stays open, a retry is scheduled, access is kept")
         billing.run_once()

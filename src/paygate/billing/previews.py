@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from paygate.billing.collection import Collection
 from paygate.billing.errors import (
@@ -23,15 +23,6 @@ from paygate.errors import (
     InvalidRequest,
 )
 from paygate.money import Money
-
-if TYPE_CHECKING:
-    from paygate.billing.service import Billing
-
-
-def _whole(part: object) -> Billing:
-    """This mixin only ever runs as part of :class:`Billing`, which the
-    planner and the runner take (they use several of its parts)."""
-    return cast("Billing", part)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +82,8 @@ class Previews(Collection):
             sub = self.store.subscription(conn, subscription_id)
             acct = self.store.account(conn, sub.account_id)
             self._authorize(actor, _ACTION_OF[kind], acct)
-            planned = plan_change(_whole(self), conn, acct, sub, kind, params, now)
-            return to_preview(_whole(self), acct, sub, kind, params, planned, now)
+            planned = plan_change(self._whole(), conn, acct, sub, kind, params, now)
+            return to_preview(self._whole(), acct, sub, kind, params, planned, now)
 
     def preview_change(
         self,
@@ -136,8 +127,8 @@ class Previews(Collection):
             sub = self.store.subscription(conn, preview.subscription_id, lock=True)
             acct = self.store.account(conn, sub.account_id)
             self._authorize(actor, _ACTION_OF[preview.kind], acct)
-            planned = plan_change(_whole(self), conn, acct, sub, preview.kind, preview.params, now)
-            fresh = to_preview(_whole(self), acct, sub, preview.kind, preview.params, planned, now)
+            planned = plan_change(self._whole(), conn, acct, sub, preview.kind, preview.params, now)
+            fresh = to_preview(self._whole(), acct, sub, preview.kind, preview.params, planned, now)
             if fresh.fingerprint != preview.fingerprint:
                 raise StalePreview(
                     f"this preview of {preview.kind} is stale (the subscription, the date or "

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from paygate.billing.core import BillingCore
 from paygate.billing.models import (
@@ -19,15 +19,6 @@ from paygate.billing.planner import (
     overage_items,
     price_period,
 )
-
-if TYPE_CHECKING:
-    from paygate.billing.service import Billing
-
-
-def _whole(part: object) -> Billing:
-    """This mixin only ever runs as part of :class:`Billing`, which the
-    runner takes (it uses several of its parts)."""
-    return cast("Billing", part)
 
 
 @dataclass
@@ -102,7 +93,7 @@ class Renewals(BillingCore):
         from paygate.billing.runner import run_once
 
         return run_once(
-            _whole(self),
+            self._whole(),
             batch=batch,
             lease_seconds=lease_seconds,
             worker=worker,

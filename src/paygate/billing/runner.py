@@ -23,9 +23,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Connection, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from paygate.billing.collection import UNKNOWN_BACKOFF
 from paygate.billing.errors import RunnerBusy, StalePreview
 from paygate.billing.models import BillingState, Entitlement
 from paygate.billing.periods import local_midnight, zone
@@ -40,11 +41,11 @@ from paygate.ledger.billing_schema import (
 )
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from paygate.billing.service import Billing, RunReport
 
 RUNNER_LOCK = "renewals"
-#: How long a subscription whose charge has no answer waits before the next try.
-UNKNOWN_BACKOFF = timedelta(minutes=1)
 
 
 def _take_lock(billing: Billing, worker: str, lease: timedelta) -> None:
@@ -100,39 +101,42 @@ def claim(billing: Billing, worker: str, batch: int, lease: timedelta) -> list[s
     return [r[0] for r in rows]
 
 
-def _release(billing: Billing, sub_id: str, worker: str, next_at: datetime | None) -> None:
-    with billing.store.write() as conn:
-        conn.execute(
-            update(subscriptions)
-            .where(and_(subscriptions.c.id == sub_id, subscriptions.c.lease_owner == worker))
-            .values(lease_owner=None, lease_until=None, next_action_at=next_at)
-        )
+def _release(conn: Connection, sub_id: str, worker: str, next_at: datetime | None) -> None:
+    conn.execute(
+        update(subscriptions)
+        .where(and_(subscriptions.c.id == sub_id, subscriptions.c.lease_owner == worker))
+        .values(lease_owner=None, lease_until=None, next_action_at=next_at)
+    )
 
 
-def _next_action(billing: Billing, sub_id: str) -> datetime | None:
+def _next_action(billing: Billing, conn: Connection, sub_id: str, tz: ZoneInfo) -> datetime | None:
     """When the subscription next needs the runner: its period end, an open
-    invoice's retry, or its freeze's end; ``None`` when it is over."""
-    with billing.store.read() as conn:
-        sub = billing.store.subscription(conn, sub_id)
-        acct = billing.store.account(conn, sub.account_id)
-        tz = zone(acct.timezone)
-        if sub.billing_state in (BillingState.CANCELED, BillingState.NEEDS_REVIEW):
-            return None
-        if sub.billing_state is BillingState.FROZEN:
-            return local_midnight(sub.frozen_until, tz) if sub.frozen_until else None
-        retry = conn.execute(
-            select(func.min(invoices.c.next_attempt_at)).where(
-                and_(invoices.c.subscription_id == sub_id, invoices.c.status == OPEN)
-            )
-        ).scalar()
-        stuck = conn.execute(
+    invoice's retry, or its freeze's end; ``None`` when it is over.
+
+    ``tz``: the account's time zone (an account's zone never changes)."""
+    sub = billing.store.subscription(conn, sub_id)
+    if sub.billing_state in (BillingState.CANCELED, BillingState.NEEDS_REVIEW):
+        return None
+    if sub.billing_state is BillingState.FROZEN:
+        return local_midnight(sub.frozen_until, tz) if sub.frozen_until else None
+    # The earliest retry and the count of unanswered charges, in one statement.
+    retry, stuck = conn.execute(
+        select(
+            select(func.min(invoices.c.next_attempt_at))
+            .where(and_(invoices.c.subscription_id == sub_id, invoices.c.status == OPEN))
+            .scalar_subquery(),
             select(func.count())
             .select_from(payment_attempts)
             .join(invoices, invoices.c.id == payment_attempts.c.invoice_id)
             .where(
-                and_(invoices.c.subscription_id == sub_id, payment_attempts.c.status == "pending")
+                and_(
+                    invoices.c.subscription_id == sub_id,
+                    payment_attempts.c.status == "pending",
+                )
             )
-        ).scalar_one()
+            .scalar_subquery(),
+        )
+    ).one()
     end = local_midnight(sub.period_end, tz)
     found = [end]
     if retry is not None:
@@ -144,35 +148,31 @@ def _next_action(billing: Billing, sub_id: str) -> datetime | None:
     return min(found)
 
 
-def _settle_invoices(billing: Billing, sub_id: str, report: RunReport) -> None:
-    """Charge what is owed now: renewal drafts and drafts with a pending
-    attempt (left by a crash), and open invoices whose retry time has come."""
-    now = billing.now()
-    with billing.store.read() as conn:
-        rows = conn.execute(
-            select(invoices.c.id, invoices.c.status)
-            .where(invoices.c.subscription_id == sub_id)
-            .where(
-                or_(
-                    and_(invoices.c.status == OPEN, invoices.c.next_attempt_at <= now),
-                    # A renewal draft is always owed (a crash may have come
-                    # before its first attempt was even written).
-                    and_(invoices.c.status == DRAFT, invoices.c.reason == "renewal"),
-                    and_(
-                        invoices.c.status == DRAFT,
-                        invoices.c.id.in_(
-                            select(payment_attempts.c.invoice_id).where(
-                                payment_attempts.c.status == "pending"
-                            )
-                        ),
+def _owed(conn: Connection, sub_id: str, now: datetime) -> list[str]:
+    """What is owed now: renewal drafts and drafts with a pending attempt
+    (left by a crash), and open invoices whose retry time has come."""
+    rows = conn.execute(
+        select(invoices.c.id, invoices.c.status)
+        .where(invoices.c.subscription_id == sub_id)
+        .where(
+            or_(
+                and_(invoices.c.status == OPEN, invoices.c.next_attempt_at <= now),
+                # A renewal draft is always owed (a crash may have come
+                # before its first attempt was even written).
+                and_(invoices.c.status == DRAFT, invoices.c.reason == "renewal"),
+                and_(
+                    invoices.c.status == DRAFT,
+                    invoices.c.id.in_(
+                        select(payment_attempts.c.invoice_id).where(
+                            payment_attempts.c.status == "pending"
+                        )
                     ),
-                )
+                ),
             )
-            .order_by(invoices.c.created_at)
-        ).all()
-    for row in rows:
-        inv = billing._collect(row.id)
-        _count(report, inv.status)
+        )
+        .order_by(invoices.c.created_at)
+    ).all()
+    return [row.id for row in rows]
 
 
 def _count(report: RunReport, status: str) -> None:
@@ -227,9 +227,11 @@ def _process(billing: Billing, sub_id: str, worker: str, report: RunReport) -> N
     with billing.store.read() as conn:
         sub = billing.store.subscription(conn, sub_id)
         acct = billing.store.account(conn, sub.account_id)
+        # What is owed now is read in the same transaction (charged after it).
+        owed = _owed(conn, sub_id, now) if sub.billing_state is BillingState.ACTIVE else []
     tz = zone(acct.timezone)
-    if sub.billing_state is BillingState.ACTIVE:
-        _settle_invoices(billing, sub_id, report)
+    for invoice_id in owed:
+        _count(report, billing._collect(invoice_id).status)
     if sub.billing_state is BillingState.FROZEN:
         if sub.frozen_until is not None and now >= local_midnight(sub.frozen_until, tz):
             with billing.store.write() as conn:
@@ -238,7 +240,9 @@ def _process(billing: Billing, sub_id: str, worker: str, report: RunReport) -> N
             report.resumed += 1
     elif sub.billing_state is BillingState.ACTIVE and now >= local_midnight(sub.period_end, tz):
         _renew(billing, sub_id, report)
-    _release(billing, sub_id, worker, _next_action(billing, sub_id))
+    # The next action is read in the transaction that releases the lease.
+    with billing.store.write() as conn:
+        _release(conn, sub_id, worker, _next_action(billing, conn, sub_id, tz))
 
 
 def _renew(billing: Billing, sub_id: str, report: RunReport) -> None:

@@ -132,8 +132,8 @@ def simulate(
         sandbox = payments.plugin("sandbox")
         for acct in accounts:
             method = billing.account(OWNER, acct).payment_method
-            if method is not None and method.token in sandbox._stored:
-                sandbox._stored[method.token].outcome = "decline_on_charge" if flag else "ok"
+            if method is not None and method.provider == "sandbox":
+                sandbox.set_stored_outcome(method.token, "decline_on_charge" if flag else "ok")
 
     try:
         for i in range(count):

@@ -10,6 +10,7 @@ import json
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,6 +78,24 @@ def utc(value: datetime | None) -> datetime | None:
     return value
 
 
+#: The item / line columns joined onto a subscription / invoice row, renamed
+#: (both tables share column names with their parent).
+_ITEM_COLUMNS = tuple(c.label(f"item_{c.name}") for c in items.c)
+_LINE_COLUMNS = tuple(c.label(f"line_{c.name}") for c in invoice_lines.c)
+
+
+class _Prefixed:
+    """A joined row seen as the child row it carries (``item_id`` -> ``id``)."""
+
+    __slots__ = ("_prefix", "_row")
+
+    def __init__(self, row: Any, prefix: str) -> None:
+        self._row, self._prefix = row, prefix
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._row, self._prefix + name)
+
+
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -108,12 +127,17 @@ class Store:
     def account(self, conn: Connection, account_id: object) -> Account:
         if not isinstance(account_id, str):
             raise InvalidRequest("account must be an account id string", param="account")
-        row = conn.execute(select(accounts).where(accounts.c.id == account_id)).first()
-        if row is None:
-            raise BillingNotFound(f"no billing account {account_id!r:.80}")
-        found = conn.execute(
-            select(members.c.actor_ref, members.c.role).where(members.c.account_id == account_id)
+        # The account and its members in one statement (it is read on every
+        # renewal and every charge): one row per member, or one with no member.
+        rows = conn.execute(
+            select(accounts, members.c.actor_ref, members.c.role)
+            .select_from(accounts.outerjoin(members, members.c.account_id == accounts.c.id))
+            .where(accounts.c.id == account_id)
         ).all()
+        if not rows:
+            raise BillingNotFound(f"no billing account {account_id!r:.80}")
+        row = rows[0]
+        found = [r for r in rows if r.actor_ref is not None]
         method = (
             StoredPaymentMethod.model_validate_json(row.payment_method)
             if row.payment_method
@@ -136,18 +160,22 @@ class Store:
     ) -> Subscription:
         if not isinstance(subscription_id, str):
             raise InvalidRequest("subscription must be an id string", param="subscription")
-        stmt = select(subscriptions).where(subscriptions.c.id == subscription_id)
-        if lock and self.dialect == "postgresql":
-            stmt = stmt.with_for_update()
-        row = conn.execute(stmt).first()
-        if row is None:
-            raise BillingNotFound(f"no subscription {subscription_id!r:.80}")
-        found = conn.execute(
-            select(items)
-            .where(items.c.subscription_id == subscription_id)
+        # The subscription and its items in one statement (one row per item).
+        stmt = (
+            select(subscriptions, *_ITEM_COLUMNS)
+            .select_from(
+                subscriptions.outerjoin(items, items.c.subscription_id == subscriptions.c.id)
+            )
+            .where(subscriptions.c.id == subscription_id)
             .order_by(items.c.added_at, items.c.id)
-        ).all()
-        return self._subscription(row, found)
+        )
+        if lock and self.dialect == "postgresql":
+            stmt = stmt.with_for_update(of=subscriptions)
+        rows = conn.execute(stmt).all()
+        if not rows:
+            raise BillingNotFound(f"no subscription {subscription_id!r:.80}")
+        found = [_Prefixed(r, "item_") for r in rows if r.item_id is not None]
+        return self._subscription(rows[0], found)
 
     @staticmethod
     def _subscription(row: Any, item_rows: Sequence[Any]) -> Subscription:
@@ -216,25 +244,37 @@ class Store:
         transaction ends (PostgreSQL; SQLite's write lock already serializes)."""
         if not isinstance(invoice_id, str):
             raise InvalidRequest("invoice must be an id string", param="invoice")
-        stmt = select(invoices).where(invoices.c.id == invoice_id)
+        # The invoice and its lines in one statement (one row per line).
+        stmt = (
+            select(invoices, *_LINE_COLUMNS)
+            .select_from(
+                invoices.outerjoin(invoice_lines, invoice_lines.c.invoice_id == invoices.c.id)
+            )
+            .where(invoices.c.id == invoice_id)
+            .order_by(invoice_lines.c.position)
+        )
         if lock and self.dialect == "postgresql":
-            stmt = stmt.with_for_update()
-        row = conn.execute(stmt).first()
-        if row is None:
+            stmt = stmt.with_for_update(of=invoices)
+        rows = conn.execute(stmt).all()
+        if not rows:
             raise BillingNotFound(f"no invoice {invoice_id!r:.80}")
-        return self._invoice(conn, row)
+        return self._invoice_of(rows[0], [_Prefixed(r, "line_") for r in rows if r.line_id])
 
     def invoice_by_key(self, conn: Connection, dedupe_key: str) -> Invoice | None:
         row = conn.execute(select(invoices).where(invoices.c.dedupe_key == dedupe_key)).first()
         return self._invoice(conn, row) if row else None
 
     def _invoice(self, conn: Connection, row: Any) -> Invoice:
-        ccy = row.currency
         lines = conn.execute(
             select(invoice_lines)
             .where(invoice_lines.c.invoice_id == row.id)
             .order_by(invoice_lines.c.position)
         ).all()
+        return self._invoice_of(row, lines)
+
+    @staticmethod
+    def _invoice_of(row: Any, lines: Sequence[Any]) -> Invoice:
+        ccy = row.currency
         return Invoice(
             id=row.id,
             account_id=row.account_id,
@@ -396,12 +436,15 @@ class Store:
         if invoice.status != DRAFT:
             return invoice
         number = self.take_number(conn, series)
-        conn.execute(
+        done = conn.execute(
             update(invoices)
             .where(and_(invoices.c.id == invoice.id, invoices.c.status == DRAFT))
             .values(status=status, series=series, number=number, finalized_at=now)
         )
-        return self.invoice(conn, invoice.id)
+        if done.rowcount != 1:  # not the draft it was: what it is now
+            return self.invoice(conn, invoice.id)
+        # What the row now holds, without reading it back.
+        return replace(invoice, status=status, series=series, number=number, finalized_at=now)
 
     def credited(self, conn: Connection, line_ids: Sequence[str]) -> dict[str, int]:
         """How much has been credited so far against each line (positive minor units)."""

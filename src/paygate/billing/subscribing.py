@@ -8,6 +8,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from paygate.billing.collection import Collection
+from paygate.billing.core import check_key
 from paygate.billing.errors import (
     CurrencyMismatch,
     InvalidTransition,
@@ -58,10 +59,7 @@ class Subscribing(Collection):
         """Start a subscription, charged in advance for its first period with
         the account's stored method. The same ``idempotency_key`` returns the
         same subscription and never charges twice."""
-        if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 200:
-            raise InvalidRequest(
-                "idempotency_key is a 1-200 character string", param="idempotency_key"
-            )
+        check_key(idempotency_key)
         offer = self.catalog.offer(plan)
         if offer.kind != "plan":
             raise InvalidRequest(f"{plan} is an add-on, not a plan", param="plan")

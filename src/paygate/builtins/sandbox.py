@@ -7,6 +7,7 @@ succeeds. It enforces a real processor's rules (no capture above the
 authorization, no refund above the capture, no capture after a void), dedupes
 on idempotency keys like Stripe, signs webhooks like Stripe, and can be told
 to add latency and inject faults for reliability tests and benchmarks.
+``set_stored_outcome`` makes a stored card start (or stop) declining.
 
 Configuration (``[sandbox]`` table)::
 
@@ -110,6 +111,12 @@ TEST_CARDS: dict[str, tuple[str, ErrorCode | None, str | None]] = {
     "4000002500003155": ("3ds", None, None),
     "4000002760003184": ("3ds_always", None, None),
 }
+
+#: What a stored payment method can be told to do at its next charges
+#: (:meth:`SandboxProvider.set_stored_outcome`): succeed, be declined by the
+#: issuer (``card_declined`` / ``generic_decline``), or ask for authentication
+#: every time (the charge ends ``requires_action``).
+STORED_OUTCOMES = ("ok", "decline_on_charge", "3ds_always")
 
 DEFAULT_MAX_KEPT = 10_000
 FAULTS = ("timeout", "server_error", "rate_limit", "reset_after_charge")
@@ -237,6 +244,30 @@ class SandboxProvider:
 
     def set_fault_rates(self, **rates: float) -> None:
         self._faults.rates = {k: v for k, v in rates.items() if k in FAULTS and v}
+
+    def set_stored_outcome(self, token: str, outcome: str) -> None:
+        """Make the stored payment method ``token`` answer ``outcome`` (one of
+        :data:`STORED_OUTCOMES`) from its next charge on, as a real card does
+        when its funds run out (``"decline_on_charge"``) or come back
+        (``"ok"``). Answers already given under an idempotency key stay what
+        they were (a retry with the same key gets the first answer).
+
+        :raises InvalidRequest: ``outcome`` is not one of :data:`STORED_OUTCOMES`
+            (``param="outcome"``), or this sandbox stored no method ``token``
+            (``param="token"``).
+        """
+        if outcome not in STORED_OUTCOMES:
+            raise InvalidRequest(
+                f"unknown stored-method outcome {outcome!r:.40}; known: {list(STORED_OUTCOMES)}",
+                param="outcome",
+            )
+        with self._guarded():  # with ``state_file``: read, changed and written back
+            stored = self._stored.get(token) if isinstance(token, str) else None
+            if stored is None:
+                raise InvalidRequest(
+                    "no stored payment method with that token in this sandbox", param="token"
+                )
+            stored.outcome = outcome
 
     def payment(self, reference: str) -> dict[str, Any] | None:
         """The sandbox's own view of a payment (for tests)."""
