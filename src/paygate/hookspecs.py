@@ -390,3 +390,92 @@ def paygate_billing_event(event: BillingEvent) -> None:
     :param event: the :class:`paygate.billing.BillingEvent`.
     :returns: nothing.
     """
+
+
+# -- invoices: legal documents built on billing invoices (paygate.billing.documents) --
+
+if TYPE_CHECKING:
+    from paygate.billing.documents.models import (
+        Document,
+        Mention,
+        MentionProblem,
+        VatContext,
+        VatTreatment,
+    )
+
+
+@hookspec(firstresult=True)
+def paygate_billing_document_series(document: Document) -> str | None:
+    """Name the gapless series a legal document takes its number from.
+
+    Called in the issuing transaction, before the number is taken (the
+    ``document`` has ``number == 0``). The built-in answers last with one
+    series per year and document kind: ``F-2027`` (invoices and corrected
+    invoices), ``AV-2027`` (credit notes), prefixed ``TEST-`` in test mode.
+
+    :param document: the document being issued (type, issue date, test mode).
+    :returns: a series name of 1-64 characters.
+    """
+
+
+@hookspec(firstresult=True)
+def paygate_billing_vat(context: VatContext) -> VatTreatment | None:
+    """Decide the VAT of a document's lines from the seller and the buyer.
+
+    The built-in answers last: domestic rate when both are in one country,
+    reverse charge for an EU business buyer with a VAT number, the buyer's
+    country rate for an EU consumer (OSS), and no VAT for a buyer outside the
+    EU, each with its mention.
+
+    :param context: seller and buyer snapshots and the issue date.
+    :returns: a :class:`paygate.billing.documents.VatTreatment`.
+    """
+
+
+@hookspec
+def paygate_billing_mentions(
+    document: Document,
+) -> list[Mention | MentionProblem] | None:
+    """Add the legal mentions of a jurisdiction to a document being issued,
+    and report what it lacks.
+
+    Every answer is gathered; a :class:`MentionProblem` refuses the issue
+    with :class:`~paygate.billing.documents.MissingMandatoryData` naming it,
+    before any number is taken. The built-in ships the EU (Directive
+    2006/112/EC art. 226) and French (CGI ann. II art. 242 nonies A,
+    C. com. L441-9) packs as dated data.
+
+    :param document: the document being issued (without its mentions).
+    :returns: mentions and problems, or ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def paygate_billing_render(document: Document) -> bytes | None:
+    """Render an issued document as a PDF file (PDF/A-3 with Factur-X XML
+    for a renderer that can).
+
+    Called in the issuing transaction, after the number is taken: an
+    exception, or no renderer at all, rolls the issue back (no number is
+    consumed). Must be deterministic: the same document gives the same bytes.
+
+    :param document: the numbered document.
+    :returns: the PDF bytes.
+    """
+
+
+@hookspec(firstresult=True)
+def paygate_billing_deliver(document: Document, pdf: bytes, address: str, kind: str) -> bool | None:
+    """Send an issued document (or a notice about it) to ``address``.
+
+    Called after the issue is committed, once per (document, kind, address):
+    a delivery that raised is retried later from the outbox, and one that
+    succeeded is never sent again. The built-in SMTP deliverer answers when
+    ``[invoices.smtp]`` is configured.
+
+    :param document: the issued document.
+    :param pdf: its stored PDF bytes (the same bytes the history serves).
+    :param address: the recipient's e-mail address.
+    :param kind: ``document`` (the PDF itself) or ``correction_accepted``.
+    :returns: ``True`` once sent; ``None`` when no deliverer is configured.
+    """

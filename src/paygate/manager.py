@@ -52,6 +52,8 @@ BUILTINS: tuple[tuple[str, str], ...] = (
     ("guard", "paygate.builtins.guard:PluginGuard"),
     ("billing_permissions", "paygate.builtins.billing_permissions:BillingPermissions"),
     ("billing_policies", "paygate.builtins.billing_policies:BillingPolicies"),
+    ("invoice_rules", "paygate.builtins.invoice_rules:InvoiceRules"),
+    ("invoice_smtp", "paygate.billing.documents.delivery:SmtpDelivery"),
 )
 ESSENTIAL = frozenset({"ledger", "guard"})
 

@@ -30,7 +30,6 @@ PUBLIC: dict[str, str] = {
     "freeze": "(self, actor: 'Actor', subscription_id: 'str', *, days: 'int') -> 'Subscription'",
     "grant_nonprofit": "(self, actor: 'Actor', account_id: 'str', granted: 'bool' = True) "
     "-> 'Account'",
-    "invoices": "(self, actor: 'Actor', account: 'str') -> 'list[Invoice]'",
     "now": "(self) -> 'datetime'",
     "preview_add_addon": "(self, actor: 'Actor', subscription_id: 'str', addon: 'str', *, "
     "quantity: 'int' = 1) -> 'Preview'",
@@ -67,3 +66,19 @@ def test_the_old_import_paths_still_work() -> None:
     assert paygate.billing.service.Billing is Billing
     for name in ("Details", "Preview", "RunReport", "seed_catalog"):
         assert getattr(paygate.billing.service, name) is getattr(paygate.billing, name)
+
+
+def test_invoices_is_the_documents_api_and_still_lists_the_records() -> None:
+    # ``Billing.invoices`` became the documents API (list, pdf, corrections,
+    # profiles); called like the former method it lists the billing records.
+    from paygate.billing.documents import Invoices
+
+    assert str(inspect.signature(Invoices.__call__)) == (
+        "(self, actor: 'Actor', account: 'str') -> 'list[Invoice]'"
+    )
+    assert str(inspect.signature(Invoices.list)) == (
+        "(self, actor: 'Actor', account: 'str') -> 'list[Document]'"
+    )
+    assert str(inspect.signature(Invoices.pdf)) == (
+        "(self, actor: 'Actor', document_id: 'str') -> 'bytes'"
+    )

@@ -74,9 +74,9 @@ def test_upgrade_from_the_previous_revision_keeps_the_ledger(db_url: str) -> Non
             ),
             {"t": NOW},
         )
-    mig.upgrade(engine)
+    mig.upgrade(engine, "0003")
     with engine.connect() as conn:
-        assert mig.current_revision(conn) == mig.head_revision() == "0003"
+        assert mig.current_revision(conn) == "0003"
         assert inspect(conn).has_table("paygate_billing_invoices")
         assert conn.execute(text("SELECT count(*) FROM paygate_webhook_events")).scalar() == 1
     mig.downgrade(engine, "0002")

@@ -92,6 +92,11 @@ class BillingCore:
         self.clock: Clock = clock or (lambda: datetime.now(UTC))
         self.safety_bound = safety_bound
         self.rounding = payments.rounding
+        # Legal documents, history, PDF, corrections (paygate.billing.documents);
+        # billing.invoices(actor, account) still lists the billing records.
+        from paygate.billing.documents.service import Invoices
+
+        self.invoices = Invoices(self)
 
     # -- helpers -----------------------------------------------------------------
     def now(self) -> datetime:
@@ -150,6 +155,7 @@ class BillingCore:
         if found:
             with self.store.write() as conn:
                 self.store.mark_delivered(conn, [e.seq for e in found], self.now())
+        self.invoices.after_billing()
 
     def _entries(self, sub: Subscription) -> list[Entry]:
         return [Entry(i.id, self.catalog.offer(i.offer), i.quantity) for i in sub.active_items()]

@@ -26,8 +26,12 @@ STAFF = Actor.staff_member("billing-team")
 SUB_ACCOUNT_OWNER = Actor.user("sub-account@example.org")
 
 
-def run_billing_demo(database: Path, echo: Callable[[str], object]) -> int:
-    """Run the story; returns 0 when every step did what the seed says."""
+def run_billing_demo(
+    database: Path, echo: Callable[[str], object], pdf_dir: Path | None = None
+) -> int:
+    """Run the story; returns 0 when every step did what the seed says.
+    The invoice PDFs go to ``pdf_dir`` (default: beside ``database``)."""
+    from paygate.billing.documents.demo import DEMO_SELLER, run_invoices_demo
     from paygate.payments import Payments
 
     now = {"t": datetime(2027, 1, 31, 9, tzinfo=UTC)}
@@ -36,6 +40,7 @@ def run_billing_demo(database: Path, echo: Callable[[str], object]) -> int:
             "database_url": f"sqlite:///{database}",
             "default_provider": "sandbox",
             "pricing": {"nonprofit_discount": "0.10"},
+            "invoices": {"seller": DEMO_SELLER},
         }
     )
     billing = Billing(payments, clock=lambda: now["t"])
@@ -168,6 +173,14 @@ def run_billing_demo(database: Path, echo: Callable[[str], object]) -> int:
         echo(f"    refused {refused} of {len(attempts)}")
         if refused != len(attempts):
             problems.append("a sub-account was allowed a billing action")
+
+        run_invoices_demo(
+            billing,
+            lambda t: now.__setitem__("t", t),
+            echo,
+            pdf_dir or database.parent / "invoices",
+            problems,
+        )
     finally:
         payments.close()
     for problem in problems:

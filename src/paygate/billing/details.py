@@ -17,7 +17,6 @@ from paygate.billing.models import (
     BillingEvent,
     BillingState,
     DraftLine,
-    Invoice,
 )
 from paygate.billing.periods import period
 from paygate.billing.planner import (
@@ -101,12 +100,6 @@ class Reading(Renewals):
             next_charge_total=total if running else Money.zero(acct.currency),
             subscription_id=sub.id,
         )
-
-    def invoices(self, actor: Actor, account: str) -> list[Invoice]:
-        with self.store.read() as conn:
-            acct = self.store.account(conn, account)
-            self._authorize(actor, Action.VIEW, acct)
-            return self.store.invoices_of(conn, acct.id)
 
     def events(self, *, after: int = 0, limit: int = 1000) -> list[BillingEvent]:
         """The events outbox, in order (``seq``), for hosts that poll."""

@@ -49,8 +49,9 @@ class Billing(Accounts, Lifecycle, Subscribing, Previews, Usage, Reading):
     - lifecycle (:mod:`~paygate.billing.lifecycle`): ``cancel``,
       ``reactivate``, ``freeze``, ``unfreeze``;
     - usage (:mod:`~paygate.billing.usage`): ``record_usage``;
-    - reading (:mod:`~paygate.billing.details`): ``details``, ``invoices``,
-      ``events``;
+    - reading (:mod:`~paygate.billing.details`): ``details``, ``events``;
+    - legal documents (:mod:`~paygate.billing.documents`): ``invoices``
+      (``invoices.list``, ``invoices.pdf``, corrections, profiles);
     - renewals (:mod:`~paygate.billing.renewals`, run by
       :mod:`~paygate.billing.runner`): ``run_once``;
     - charging (:mod:`~paygate.billing.collection`), the one place money

@@ -130,14 +130,22 @@ def _at(value: str) -> tuple[date, str]:
 
 
 @billing_group.command("demo")
-def demo_command() -> None:
-    """The seed's billing story end to end on the sandbox (a simulated year)."""
+@click.option(
+    "--pdf-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the invoice PDFs go (default: a new temporary folder, kept and named).",
+)
+def demo_command(pdf_dir: Path | None) -> None:
+    """The seed's billing story end to end on the sandbox (a simulated year),
+    ending with the seed's invoice correction."""
     import sys
 
     from paygate.billing.demo import run_billing_demo
 
+    out = pdf_dir or Path(tempfile.mkdtemp(prefix="paygate-invoices-"))
     with tempfile.TemporaryDirectory(prefix="paygate-billing-demo-") as tmp:
-        code = run_billing_demo(Path(tmp) / "demo.sqlite3", click.echo)
+        code = run_billing_demo(Path(tmp) / "demo.sqlite3", click.echo, pdf_dir=out)
     sys.exit(code)
 
 

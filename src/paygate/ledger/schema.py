@@ -75,3 +75,6 @@ webhook_events = Table(
 
 # The billing layer's tables share this metadata and the ledger's migrations.
 from paygate.ledger import billing_schema as billing_schema  # noqa: E402
+
+# So are the legal documents built on billing invoices (revision 0004).
+from paygate.ledger import invoices_schema as invoices_schema  # noqa: E402

@@ -1,0 +1,1 @@
+"""paygate-invoices-typst: PDF/A-3b invoices with Typst and Factur-X."""
