@@ -157,23 +157,29 @@ def declare_secret_patterns(patterns: Iterable[str | re.Pattern[str]]) -> None:
 def declare_secret_values(values: Iterable[str]) -> None:
     """Scrub these exact values from now on (a configured API key, a password).
 
-    Values shorter than :data:`MIN_SECRET_VALUE_LENGTH` characters are ignored;
-    past :data:`MAX_SECRET_VALUES` remembered values, new ones are ignored too.
+    Values shorter than :data:`MIN_SECRET_VALUE_LENGTH` characters are ignored.
+    At most :data:`MAX_SECRET_VALUES` values are remembered, the most recently
+    declared ones: past the bound the least recently declared is forgotten, never
+    the new one (the newest configuration is the one in use; ignoring it would
+    leak the key a long-running process was just given).
     """
     with _declared_lock:
-        fresh = [
-            v
-            for v in values
-            if isinstance(v, str)
-            and len(v) >= MIN_SECRET_VALUE_LENGTH
-            and v not in _declared_values
+        fresh: list[str] = []
+        for v in values:
+            if not isinstance(v, str) or len(v) < MIN_SECRET_VALUE_LENGTH:
+                continue
+            if v in _declared_values:
+                # Declared again: it is in use, so it becomes the newest.
+                del _declared_values[v]
+                _declared_values[v] = None
             # Already hidden whole by a shape (an sk_test_ key): no need to
             # grow the pattern every scrub pays for.
-            and v in _substitute(v)
-        ]
-        room = MAX_SECRET_VALUES - len(_declared_values)
-        if fresh and room > 0:
-            _declared_values.update(dict.fromkeys(fresh[:room]))
+            elif v in _substitute(v) and v not in fresh:
+                fresh.append(v)
+        if fresh:
+            _declared_values.update(dict.fromkeys(fresh[-MAX_SECRET_VALUES:]))
+            while len(_declared_values) > MAX_SECRET_VALUES:
+                del _declared_values[next(iter(_declared_values))]
             _rebuild_declared()
 
 

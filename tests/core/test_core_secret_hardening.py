@@ -301,3 +301,22 @@ def test_a_plugin_skipped_for_echoing_its_secret_logs_no_secret(
     assert "was skipped" in caplog.text
     assert secret not in caplog.text
     assert all(secret not in str(w.message) for w in recwarn)
+
+
+def test_a_process_that_builds_many_configurations_still_scrubs_the_newest_key() -> None:
+    """Past the bound on remembered values, the newest configured key is still
+    scrubbed (the oldest is forgotten): a long-running host, or a test run that
+    builds hundreds of ``Payments`` with fresh keys, never stops scrubbing the
+    key it was just given. (Found by the kit's mutation test: from the 257th
+    configuration on, the configured key went unscrubbed.)"""
+    keys = [f"acmekey{secrets.token_hex(12)}" for _ in range(redaction.MAX_SECRET_VALUES + 40)]
+    for key in keys:
+        redaction.declare_secret_values([key])
+        assert key not in scrub_text(f"refused key {key} here"), "the newest key leaked"
+    # The most recent MAX_SECRET_VALUES are all still scrubbed.
+    for key in keys[-redaction.MAX_SECRET_VALUES :]:
+        assert key not in scrub_text(key)
+    # Declaring a remembered key again keeps it among the newest.
+    redaction.declare_secret_values([keys[-redaction.MAX_SECRET_VALUES]])
+    redaction.declare_secret_values([f"acmekey{secrets.token_hex(12)}"])
+    assert keys[-redaction.MAX_SECRET_VALUES] not in scrub_text(keys[-redaction.MAX_SECRET_VALUES])

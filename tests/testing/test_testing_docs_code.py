@@ -56,6 +56,18 @@ NOT_RUN: dict[tuple[str, str], str] = {
         " which names the SQL database and the seller"
     ),
     ("README.md", "import paygate"): "the host example configures Stripe with a real key",
+    ("docs/portal.md", "import secrets"): (
+        "run, and its app requested, by tests/web/test_portal_docs.py, which names the"
+        " SQL database billing needs (DATABASE_URL)"
+    ),
+    ("docs/portal.md", "from fastapi import FastAPI"): (
+        "needs FastAPI (not a paygate dependency); the same mount runs with Starlette"
+        " in tests/web/test_portal_docs.py"
+    ),
+    ("docs/portal.md", "from django.core.asgi import get_asgi_application"): (
+        "needs Django (not a paygate dependency); its path routing is run with a"
+        " stand-in Django app by tests/web/test_portal_docs.py"
+    ),
     (
         "docs/card-networks.md",
         'if payments.plugin("cardnetworks").cards_limited_in(customer.country):',

@@ -128,4 +128,7 @@ def test_a_scaffold_completed_from_the_guide_passes_the_kit(tmp_path: Path) -> N
         env=env,
     )
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
-    assert re.search(r"\b3\d passed", proc.stdout), proc.stdout[-2000:]
+    # The kit's checks ran, not merely skipped: at least 30 of them passed
+    # (the kit grows; a scaffold whose hooks were left as stubs passes none).
+    passed = re.search(r"\b(\d+) passed", proc.stdout)
+    assert passed is not None and int(passed.group(1)) >= 30, proc.stdout[-2000:]

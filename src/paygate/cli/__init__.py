@@ -139,12 +139,14 @@ def _add_commands() -> None:
     from paygate.cli.new_plugin import new_plugin_command
     from paygate.cli.pricing import fees_command, quote_command
     from paygate.cli.reconcile import reconcile_command
+    from paygate.cli.serve import serve_command
 
     main.add_command(quote_command, "quote")
     main.add_command(fees_command, "fees")
     main.add_command(reconcile_command, "reconcile")
     main.add_command(new_plugin_command, "new-plugin")
     main.add_command(billing_group, "billing")
+    main.add_command(serve_command, "serve")
     main.add_command(invoices_group, "invoices")
 
 
