@@ -52,15 +52,21 @@ class Collection(BillingCore):
         if inv.status != DRAFT:
             return
         with self.store.read() as conn:
-            # Re-read: a concurrent call with the same key may have been paid
-            # since ``inv`` was read (its attempt is then no longer pending).
-            if self.store.invoice(conn, inv.id).status != DRAFT:
-                return
+            # A concurrent call with the same key may pay the invoice meanwhile.
+            # Its attempt row and the invoice's PAID commit together, and under
+            # READ COMMITTED each statement sees the latest commit: so read the
+            # attempt FIRST, then the invoice. Read the other way round, the
+            # invoice could be seen as a draft and the attempt as succeeded
+            # (committed in between), and a paid purchase reported as failed.
             row = conn.execute(
                 select(payment_attempts.c.error_code, payment_attempts.c.status)
                 .where(payment_attempts.c.invoice_id == inv.id)
                 .order_by(payment_attempts.c.attempt_no.desc())
             ).first()
+            if self.store.invoice(conn, inv.id).status != DRAFT:
+                return
+        if row is not None and row.status == "succeeded":
+            return  # paid by the concurrent call; its invoice row is being written
         if row is not None and row.status == "pending":
             raise ProviderUnavailable(
                 f"the charge for invoice {inv.id} has no answer yet: the renewal runner "
