@@ -317,7 +317,10 @@ def renewals(quick: bool, subs: int, accounts: int) -> list[Figure]:
         _admin("SELECT 1")
     except Exception as exc:
         why = f"PostgreSQL unreachable at {PG_URL.split('@')[-1]}: {type(exc).__name__}"
-        return [skipped(n, "renewals/s", "-", why) for n in names.values()]
+        return [
+            skipped(n, "renewals/s", "-", why)
+            for n in [*names.values(), "Billing renewals, a worker SIGKILLed"]
+        ]
     figures: list[Figure] = []
     with _database() as url:
         payments = _payments(url)
