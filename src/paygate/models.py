@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -301,6 +301,26 @@ class Capabilities(FrozenModel):
 
     def names(self) -> list[str]:
         return [name for name, on in self.model_dump().items() if on]
+
+
+#: The hooks a provider must implement for each capability it claims: the
+#: conformance kit checks them and ``paygate new-plugin`` scaffolds them.
+CAPABILITY_HOOKS: Final[dict[str, tuple[str, ...]]] = {
+    "authorize": ("paygate_authorize",),
+    "capture": ("paygate_capture",),
+    "partial_capture": ("paygate_capture",),
+    "multiple_captures": ("paygate_capture",),
+    "void": ("paygate_void",),
+    "refund": ("paygate_refund",),
+    "partial_refund": ("paygate_refund",),
+    "multiple_refunds": ("paygate_refund",),
+    "verify": ("paygate_authorize", "paygate_void"),
+    "recurring": ("paygate_charge_recurring", "paygate_store_payment_method"),
+    "store_payment_method": ("paygate_store_payment_method",),
+    "three_d_secure": ("paygate_confirm",),
+    "webhooks": ("paygate_parse_webhook",),
+    "reauthorize": (),
+}
 
 
 class ProviderInfo(FrozenModel):

@@ -19,7 +19,7 @@ from string import Template
 
 import click
 
-from paygate.models import Capabilities
+from paygate.models import CAPABILITY_HOOKS, Capabilities
 
 TEMPLATES = Path(__file__).with_name("templates") / "plugin"
 HOOK_TEMPLATES = Path(__file__).with_name("templates") / "hooks"
@@ -28,23 +28,6 @@ SUFFIX = ".tmpl"
 
 #: Capabilities every scaffold claims (``Capabilities()``'s defaults).
 DEFAULT_CAPABILITIES = tuple(Capabilities().names())
-#: The hooks a claimed capability needs (the conformance suite checks the same).
-CAPABILITY_HOOKS: dict[str, tuple[str, ...]] = {
-    "authorize": ("paygate_authorize",),
-    "capture": ("paygate_capture",),
-    "partial_capture": ("paygate_capture",),
-    "multiple_captures": ("paygate_capture",),
-    "void": ("paygate_void",),
-    "refund": ("paygate_refund",),
-    "partial_refund": ("paygate_refund",),
-    "multiple_refunds": ("paygate_refund",),
-    "verify": ("paygate_authorize", "paygate_void"),
-    "recurring": ("paygate_charge_recurring", "paygate_store_payment_method"),
-    "store_payment_method": ("paygate_store_payment_method",),
-    "three_d_secure": ("paygate_confirm",),
-    "webhooks": ("paygate_parse_webhook",),
-    "reauthorize": (),
-}
 #: Capabilities that need another one claimed too.
 IMPLIED: dict[str, tuple[str, ...]] = {
     "multiple_captures": ("partial_capture",),

@@ -64,6 +64,7 @@ from paygate.errors import (
     UnsupportedFeature,
 )
 from paygate.models import (
+    CAPABILITY_HOOKS,
     Card,
     Customer,
     PayPalWallet,
@@ -120,23 +121,6 @@ STRIPE_TEST_CARDS: dict[str, str] = {
     "three_d_secure": "4000002760003184",
 }
 
-#: Hooks a claimed capability needs the provider to implement.
-CAPABILITY_HOOKS: dict[str, tuple[str, ...]] = {
-    "authorize": ("paygate_authorize",),
-    "capture": ("paygate_capture",),
-    "partial_capture": ("paygate_capture",),
-    "multiple_captures": ("paygate_capture",),
-    "void": ("paygate_void",),
-    "refund": ("paygate_refund",),
-    "partial_refund": ("paygate_refund",),
-    "multiple_refunds": ("paygate_refund",),
-    "verify": ("paygate_authorize", "paygate_void"),
-    "recurring": ("paygate_charge_recurring", "paygate_store_payment_method"),
-    "store_payment_method": ("paygate_store_payment_method",),
-    "three_d_secure": ("paygate_confirm",),
-    "webhooks": ("paygate_parse_webhook",),
-    "reauthorize": (),
-}
 
 #: Capabilities that only make sense on top of another one.
 CAPABILITY_IMPLIES: dict[str, tuple[str, ...]] = {
