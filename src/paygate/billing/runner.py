@@ -21,16 +21,22 @@ A safety bound parks a subscription that would get more than
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paygate.billing.collection import UNKNOWN_BACKOFF
 from paygate.billing.errors import RunnerBusy, StalePreview
-from paygate.billing.models import BillingState, Entitlement
+from paygate.billing.models import (
+    Account,
+    BillingState,
+    Entitlement,
+    Invoice,
+    Subscription,
+)
 from paygate.billing.periods import local_midnight, zone
-from paygate.billing.store import DRAFT, OPEN, new_id
+from paygate.billing.store import DRAFT, OPEN, new_id, utc
 from paygate.errors import PaygateError
 from paygate.ledger.billing_schema import (
     invoices,
@@ -114,17 +120,18 @@ def _next_action(billing: Billing, conn: Connection, sub_id: str, tz: ZoneInfo) 
     invoice's retry, or its freeze's end; ``None`` when it is over.
 
     ``tz``: the account's time zone (an account's zone never changes)."""
-    sub = billing.store.subscription(conn, sub_id)
-    if sub.billing_state in (BillingState.CANCELED, BillingState.NEEDS_REVIEW):
-        return None
-    if sub.billing_state is BillingState.FROZEN:
-        return local_midnight(sub.frozen_until, tz) if sub.frozen_until else None
-    # The earliest retry and the count of unanswered charges, in one statement.
-    retry, stuck = conn.execute(
+    s = subscriptions.c
+    # The state, the earliest retry and the count of unanswered charges, in
+    # one statement.
+    row = conn.execute(
         select(
+            s.billing_state,
+            s.frozen_until,
+            s.period_end,
             select(func.min(invoices.c.next_attempt_at))
             .where(and_(invoices.c.subscription_id == sub_id, invoices.c.status == OPEN))
-            .scalar_subquery(),
+            .scalar_subquery()
+            .label("retry"),
             select(func.count())
             .select_from(payment_attempts)
             .join(invoices, invoices.c.id == payment_attempts.c.invoice_id)
@@ -134,43 +141,58 @@ def _next_action(billing: Billing, conn: Connection, sub_id: str, tz: ZoneInfo) 
                     payment_attempts.c.status == "pending",
                 )
             )
-            .scalar_subquery(),
-        )
+            .scalar_subquery()
+            .label("stuck"),
+        ).where(s.id == sub_id)
     ).one()
-    end = local_midnight(sub.period_end, tz)
-    found = [end]
-    if retry is not None:
-        from paygate.billing.store import utc
-
-        found.append(utc(retry))  # type: ignore[arg-type]
-    if stuck:
+    state = BillingState(row.billing_state)
+    if state in (BillingState.CANCELED, BillingState.NEEDS_REVIEW):
+        return None
+    if state is BillingState.FROZEN:
+        return local_midnight(row.frozen_until, tz) if row.frozen_until else None
+    found = [local_midnight(row.period_end, tz)]
+    if row.retry is not None:
+        found.append(utc(row.retry))  # type: ignore[arg-type]
+    if row.stuck:
         found.append(billing.now() + UNKNOWN_BACKOFF)
     return min(found)
 
 
-def _owed(conn: Connection, sub_id: str, now: datetime) -> list[str]:
+def _owed_clause(sub_id: str, now: datetime) -> Any:
     """What is owed now: renewal drafts and drafts with a pending attempt
     (left by a crash), and open invoices whose retry time has come."""
-    rows = conn.execute(
-        select(invoices.c.id, invoices.c.status)
-        .where(invoices.c.subscription_id == sub_id)
-        .where(
-            or_(
-                and_(invoices.c.status == OPEN, invoices.c.next_attempt_at <= now),
-                # A renewal draft is always owed (a crash may have come
-                # before its first attempt was even written).
-                and_(invoices.c.status == DRAFT, invoices.c.reason == "renewal"),
-                and_(
-                    invoices.c.status == DRAFT,
-                    invoices.c.id.in_(
-                        select(payment_attempts.c.invoice_id).where(
-                            payment_attempts.c.status == "pending"
-                        )
-                    ),
+    return and_(
+        invoices.c.subscription_id == sub_id,
+        or_(
+            and_(invoices.c.status == OPEN, invoices.c.next_attempt_at <= now),
+            # A renewal draft is always owed (a crash may have come
+            # before its first attempt was even written).
+            and_(invoices.c.status == DRAFT, invoices.c.reason == "renewal"),
+            and_(
+                invoices.c.status == DRAFT,
+                invoices.c.id.in_(
+                    select(payment_attempts.c.invoice_id).where(
+                        payment_attempts.c.status == "pending"
+                    )
                 ),
-            )
-        )
-        .order_by(invoices.c.created_at)
+            ),
+        ),
+    )
+
+
+def _recent_clause(sub_id: str, now: datetime) -> Any:
+    """The subscription's renewal invoices of the last 24 hours (the safety bound)."""
+    return and_(
+        invoices.c.subscription_id == sub_id,
+        invoices.c.reason == "renewal",
+        invoices.c.created_at >= now - timedelta(hours=24),
+    )
+
+
+def _owed(conn: Connection, sub_id: str, now: datetime) -> list[str]:
+    """The ids of what is owed now (:func:`_owed_clause`), oldest first."""
+    rows = conn.execute(
+        select(invoices.c.id).where(_owed_clause(sub_id, now)).order_by(invoices.c.created_at)
     ).all()
     return [row.id for row in rows]
 
@@ -223,6 +245,8 @@ def _park(billing: Billing, sub_id: str, why: str) -> None:
 
 
 def _process(billing: Billing, sub_id: str, worker: str, report: RunReport) -> None:
+    if _renew_at_once(billing, sub_id, worker, report):
+        return
     now = billing.now()
     with billing.store.read() as conn:
         sub = billing.store.subscription(conn, sub_id)
@@ -301,57 +325,141 @@ def _renew(billing: Billing, sub_id: str, report: RunReport) -> None:
             )
             report.parked += 1
             return
-        usage = billing.store.usage(conn, sub.id, sub.period_index)
-        lines, plan = billing._renewal_lines(acct, sub, usage)
-        nxt, anchor, anchor_index, new_cycle, entries, removed = plan
-        inv = billing.store.create_draft(
-            conn,
-            dedupe_key=f"{sub.id}:period:{nxt.index}",
-            account_id=acct.id,
-            subscription_id=sub.id,
-            reason="renewal",
-            currency=acct.currency,
-            lines=lines,
-            now=now,
-            period=(nxt.index, nxt.start, nxt.end),
-        )
-        pending = dict(sub.pending or {})
-        for key in ("offer", "cycle", "remove"):
-            pending.pop(key, None)
-        plan_offer = next((e.offer.code for e in entries if e.offer.kind == "plan"), sub.offer)
-        for item_id in removed:
-            conn.execute(update(items).where(items.c.id == item_id).values(removed_at=now))
-        if plan_offer != sub.offer:
-            plan_item = next(i for i in sub.active_items() if i.kind == "plan")
-            conn.execute(update(items).where(items.c.id == plan_item.id).values(offer=plan_offer))
-        billing.store.update_subscription(
-            conn,
-            sub,
-            now,
-            offer=plan_offer,
-            cycle=new_cycle.code,
-            anchor=anchor,
-            anchor_index=anchor_index,
-            period_index=nxt.index,
-            period_start=nxt.start,
-            period_end=nxt.end,
-            pending=pending or None,
-        )
-        billing._emit(
-            conn,
-            "subscription.renewed",
-            acct.id,
-            f"{sub.id}:renewed:{nxt.index}",
-            subscription_id=sub.id,
-            invoice_id=inv.id,
-            payload={"period_start": nxt.start.isoformat(), "period_end": nxt.end.isoformat()},
-        )
+        inv = _write_renewal(billing, conn, sub, acct, now)
+        assert inv is not None
         invoice_id = inv.id
         report.renewed += 1
         report.invoices.append(inv.id)
     if invoice_id is not None:
         settled = billing._collect(invoice_id)
         _count(report, settled.status)
+
+
+class _NotUsual(Exception):
+    """The renewal is not the usual one after all: roll back, take the general path."""
+
+
+def _renew_at_once(billing: Billing, sub_id: str, worker: str, report: RunReport) -> bool:
+    """The usual renewal in two transactions; ``False`` (nothing written)
+    when it is not the usual case, which :func:`_process` then handles.
+
+    The usual case: an active subscription due now, not ending, with a
+    payment method, nothing owed and under the safety bound. Then one
+    transaction writes the period's draft, its first attempt (pending, with
+    its deterministic key), the next period and the event, exactly what
+    :func:`_renew` and the first transaction of ``_collect`` write in two;
+    the charge runs outside any transaction; and the transaction that
+    records a success also releases the lease (a failure or an unknown
+    outcome takes the general path, then the lease is released on its own).
+    A crash anywhere leaves what the general path would leave: a renewal
+    draft with a pending attempt, owed and charged again with the same key.
+    """
+    now = billing.now()
+    try:
+        with billing.store.write() as conn:
+            sub = billing.store.subscription(conn, sub_id, lock=True)
+            if sub.billing_state is not BillingState.ACTIVE or sub.cancel_at_period_end:
+                return False
+            acct = billing.store.account(conn, sub.account_id)
+            tz = zone(acct.timezone)
+            if now < local_midnight(sub.period_end, tz) or acct.payment_method is None:
+                return False
+            owed, recent = conn.execute(
+                select(
+                    exists().where(_owed_clause(sub_id, now)),
+                    select(func.count())
+                    .select_from(invoices)
+                    .where(_recent_clause(sub_id, now))
+                    .scalar_subquery(),
+                )
+            ).one()
+            if owed or recent >= billing.safety_bound:
+                return False
+            inv = _write_renewal(billing, conn, sub, acct, now, attempts=1)
+            if inv is None or inv.total.minor_units == 0:
+                raise _NotUsual
+            key = billing._record_attempt(conn, inv, 1, now)
+    except _NotUsual:
+        return False
+    report.renewed += 1
+    report.invoices.append(inv.id)
+
+    def release(conn: Connection, _paid: Invoice) -> None:
+        _release(conn, sub_id, worker, _next_action(billing, conn, sub_id, tz))
+
+    settled, released = billing._charge(inv, acct, key, 1, now, then=release)
+    _count(report, settled.status)
+    if not released:
+        with billing.store.write() as conn:
+            _release(conn, sub_id, worker, _next_action(billing, conn, sub_id, tz))
+    return True
+
+
+def _write_renewal(
+    billing: Billing,
+    conn: Connection,
+    sub: Subscription,
+    acct: Account,
+    now: datetime,
+    *,
+    attempts: int = 0,
+) -> Invoice | None:
+    """The next period's draft (``attempts``: its attempt count as written),
+    the subscription moved into that period, and the event; ``None`` when
+    the period's invoice already exists (nothing written then)."""
+    usage = billing.store.usage(conn, sub.id, sub.period_index) if billing._metered(sub) else {}
+    lines, plan = billing._renewal_lines(acct, sub, usage)
+    nxt, anchor, anchor_index, new_cycle, entries, removed = plan
+    inv = billing.store.new_draft(
+        conn,
+        dedupe_key=f"{sub.id}:period:{nxt.index}",
+        account_id=acct.id,
+        subscription_id=sub.id,
+        reason="renewal",
+        currency=acct.currency,
+        lines=lines,
+        now=now,
+        period=(nxt.index, nxt.start, nxt.end),
+        attempts=attempts,
+    )
+    if inv is None:
+        if attempts:
+            return None  # the usual path stops; the general one decides
+        # A re-run of a period whose invoice exists: that invoice (as before).
+        inv = billing.store.invoice_by_key(conn, f"{sub.id}:period:{nxt.index}")
+        assert inv is not None
+    pending = dict(sub.pending or {})
+    for key in ("offer", "cycle", "remove"):
+        pending.pop(key, None)
+    plan_offer = next((e.offer.code for e in entries if e.offer.kind == "plan"), sub.offer)
+    for item_id in removed:
+        conn.execute(update(items).where(items.c.id == item_id).values(removed_at=now))
+    if plan_offer != sub.offer:
+        plan_item = next(i for i in sub.active_items() if i.kind == "plan")
+        conn.execute(update(items).where(items.c.id == plan_item.id).values(offer=plan_offer))
+    billing.store.update_subscription(
+        conn,
+        sub,
+        now,
+        offer=plan_offer,
+        cycle=new_cycle.code,
+        anchor=anchor,
+        anchor_index=anchor_index,
+        period_index=nxt.index,
+        period_start=nxt.start,
+        period_end=nxt.end,
+        pending=pending or None,
+    )
+    billing._emit(
+        conn,
+        "subscription.renewed",
+        acct.id,
+        f"{sub.id}:renewed:{nxt.index}",
+        subscription_id=sub.id,
+        invoice_id=inv.id,
+        payload={"period_start": nxt.start.isoformat(), "period_end": nxt.end.isoformat()},
+    )
+    return inv
 
 
 def _stuck_attempts(billing: Billing) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from paygate.billing.errors import BillingNotFound, ImmutableInvoice
@@ -100,6 +100,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self._number_stmt: Any = None
 
     # -- transactions --------------------------------------------------------
     @contextmanager
@@ -345,19 +346,64 @@ class Store:
     ) -> Invoice:
         """A draft invoice with its lines, or the invoice already made under
         ``dedupe_key`` (a re-run of the same period makes nothing new)."""
+        made = self.new_draft(
+            conn,
+            dedupe_key=dedupe_key,
+            account_id=account_id,
+            subscription_id=subscription_id,
+            reason=reason,
+            currency=currency,
+            lines=lines,
+            now=now,
+            period=period,
+        )
+        if made is not None:
+            return made
         existing = self.invoice_by_key(conn, dedupe_key)
-        if existing is not None:
-            return existing
+        assert existing is not None  # the insert met it
+        return existing
+
+    def new_draft(
+        self,
+        conn: Connection,
+        *,
+        dedupe_key: str,
+        account_id: str,
+        subscription_id: str | None,
+        reason: str,
+        currency: str,
+        lines: Sequence[DraftLine],
+        now: datetime,
+        period: tuple[int, Any, Any] | None = None,
+        attempts: int = 0,
+    ) -> Invoice | None:
+        """Like :meth:`create_draft`, but ``None`` when ``dedupe_key`` already
+        has an invoice (nothing is written then).
+
+        The invoice is returned as written, built here rather than read back
+        (a renewal makes one per subscription: the read was a statement each).
+        ``attempts``: the attempt count it is written with (the caller writes
+        that attempt in the same transaction).
+        """
         total = 0
         for line in lines:
             if line.amount.currency != currency:
+                if self.invoice_by_key(conn, dedupe_key) is not None:
+                    return None
                 raise InvalidRequest(f"a {line.amount.currency} line on a {currency} invoice")
             total += line.amount.minor_units
         if total < 0:
+            if self.invoice_by_key(conn, dedupe_key) is not None:
+                return None
             raise InvalidRequest(f"an invoice total cannot be negative ({total} minor units)")
         invoice_id = new_id("inv")
-        conn.execute(
-            insert(invoices).values(
+        p_index, p_start, p_end = period if period else (None, None, None)
+        # ON CONFLICT DO NOTHING: an invoice already made under the key (a
+        # re-run, or a concurrent runner) is told by the missing id, without
+        # a read first and without aborting the transaction.
+        made = conn.execute(
+            self._insert(invoices)
+            .values(
                 id=invoice_id,
                 account_id=account_id,
                 subscription_id=subscription_id,
@@ -369,55 +415,112 @@ class Store:
                 currency=currency,
                 total_minor=total,
                 amount_paid_minor=0,
-                period_index=period[0] if period else None,
-                period_start=period[1] if period else None,
-                period_end=period[2] if period else None,
-                attempt_count=0,
+                period_index=p_index,
+                period_start=p_start,
+                period_end=p_end,
+                attempt_count=attempts,
                 created_at=now,
             )
-        )
-        if lines:
-            conn.execute(
-                insert(invoice_lines),
-                [
-                    {
-                        "id": new_id("il"),
-                        "invoice_id": invoice_id,
-                        "position": pos,
-                        "kind": ln.kind,
-                        "description": ln.description[:500],
-                        "offer": ln.offer,
-                        "price_version": ln.price_version,
-                        "item_id": ln.item_id,
-                        "quantity": ln.quantity,
-                        "amount_minor": ln.amount.minor_units,
-                        "net_minor": None if ln.net is None else ln.net.minor_units,
-                        "period_start": ln.period_start,
-                        "period_end": ln.period_end,
-                        "credits_line_id": ln.credits_line_id,
-                        "proration": ln.proration,
-                    }
-                    for pos, ln in enumerate(lines, start=1)
-                ],
+            .returning(invoices.c.id)
+        ).first()
+        if made is None:
+            return None
+        # The lines as reading them back gives them: amounts in minor units.
+        made_lines = tuple(
+            InvoiceLine(
+                id=new_id("il"),
+                position=pos,
+                kind=ln.kind,
+                description=ln.description[:500],
+                amount=Money.from_minor(ln.amount.minor_units, currency),
+                quantity=ln.quantity,
+                offer=ln.offer,
+                price_version=ln.price_version,
+                item_id=ln.item_id,
+                net=None if ln.net is None else Money.from_minor(ln.net.minor_units, currency),
+                period_start=ln.period_start,
+                period_end=ln.period_end,
+                credits_line_id=ln.credits_line_id,
+                proration=ln.proration,
             )
-        return self.invoice(conn, invoice_id)
+            for pos, ln in enumerate(lines, start=1)
+        )
+        rows = [
+            {
+                "id": ln.id,
+                "invoice_id": invoice_id,
+                "position": ln.position,
+                "kind": ln.kind,
+                "description": ln.description,
+                "offer": ln.offer,
+                "price_version": ln.price_version,
+                "item_id": ln.item_id,
+                "quantity": ln.quantity,
+                "amount_minor": ln.amount.minor_units,
+                "net_minor": None if ln.net is None else ln.net.minor_units,
+                "period_start": ln.period_start,
+                "period_end": ln.period_end,
+                "credits_line_id": ln.credits_line_id,
+                "proration": ln.proration,
+            }
+            for ln in made_lines
+        ]
+        if rows:
+            conn.execute(insert(invoice_lines), rows)
+        zero = Money.from_minor(0, currency)
+        return Invoice(
+            id=invoice_id,
+            account_id=account_id,
+            subscription_id=subscription_id,
+            reason=reason,
+            status=DRAFT,
+            series=None,
+            number=None,
+            currency=currency,
+            total=Money.from_minor(total, currency),
+            amount_paid=zero,
+            period_index=p_index,
+            period_start=p_start,
+            period_end=p_end,
+            attempt_count=attempts,
+            next_attempt_at=None,
+            transaction_id=None,
+            created_at=now,
+            finalized_at=None,
+            closed_at=None,
+            lines=made_lines,
+        )
 
     def take_number(self, conn: Connection, series: str) -> int:
         """The next number of ``series`` from its counter row, in the caller's
         transaction: a rollback gives it back, so numbers have no gaps."""
         if not isinstance(series, str) or not 1 <= len(series) <= 64:
             raise InvalidRequest("an invoice number series is a 1-64 character name")
-        conn.execute(self._insert(number_series).values(series=series, next_value=1))
-        value = conn.execute(
-            update(number_series)
-            .where(number_series.c.series == series)
-            .values(next_value=number_series.c.next_value + 1)
-            .returning(number_series.c.next_value)
-        ).scalar_one()
+        # One upsert: a new series' row starts past its first number; an
+        # existing one is incremented under its row lock, held to the end of
+        # the caller's transaction (so two finalizations never share a number).
+        value = conn.execute(self._upsert_number(), {"series": series}).scalar_one()
         return int(value) - 1
+
+    def _upsert_number(self) -> Any:
+        if self._number_stmt is None:
+            self._insert(number_series)  # refuses a dialect billing does not support
+            dialect = postgresql if self.dialect == "postgresql" else sqlite
+            ins = dialect.insert(number_series).values(series=bindparam("series"), next_value=2)
+            self._number_stmt = ins.on_conflict_do_update(
+                index_elements=[number_series.c.series],
+                set_={"next_value": number_series.c.next_value + 1},
+            ).returning(number_series.c.next_value)
+        return self._number_stmt
 
     def update_invoice(self, conn: Connection, invoice: Invoice, **values: Any) -> None:
         """Change an invoice, refusing in code what the database triggers refuse."""
+        self.check_invoice_change(invoice, values)
+        conn.execute(update(invoices).where(invoices.c.id == invoice.id).values(**values))
+
+    @staticmethod
+    def check_invoice_change(invoice: Invoice, values: dict[str, Any]) -> None:
+        """Refuse in code what the database triggers refuse (before writing)."""
         if invoice.status != DRAFT:
             frozen = sorted(set(values) - COLLECTION_FIELDS)
             if frozen:
@@ -427,7 +530,6 @@ class Store:
         status = values.get("status", invoice.status)
         if status not in _ALLOWED[invoice.status]:
             raise ImmutableInvoice(f"an invoice cannot go from {invoice.status} to {status}")
-        conn.execute(update(invoices).where(invoices.c.id == invoice.id).values(**values))
 
     def finalize(
         self, conn: Connection, invoice: Invoice, *, series: str, status: str, now: datetime
