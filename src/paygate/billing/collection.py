@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
 from paygate.billing.core import BillingCore
 from paygate.billing.errors import (
@@ -36,7 +36,6 @@ from paygate.errors import (
     ProviderUnavailable,
 )
 from paygate.ledger.billing_schema import (
-    invoices,
     items,
     payment_attempts,
     subscriptions,
@@ -46,6 +45,23 @@ from paygate.models import TransactionStatus
 #: How soon the runner asks again about a charge that had no answer.
 UNKNOWN_BACKOFF = timedelta(minutes=1)
 _UNKNOWN_BACKOFF = UNKNOWN_BACKOFF  # its name before the split (paygate.billing.service)
+
+
+# Statements of every charge, built once (``b_``: the WHERE clause's parameters).
+_SETTLE = update(payment_attempts).where(payment_attempts.c.idempotency_key == bindparam("b_key"))
+_SETTLE_PENDING = _SETTLE.where(payment_attempts.c.status == "pending")
+_INSERT_ATTEMPT = insert(payment_attempts)
+# A paid invoice puts its subscription back to current, if it was not (no read).
+_BACK_TO_CURRENT = (
+    update(subscriptions)
+    .where(
+        and_(
+            subscriptions.c.id == bindparam("b_id"),
+            subscriptions.c.collection_state != CollectionState.CURRENT.value,
+        )
+    )
+    .values(collection_state=CollectionState.CURRENT.value, version=subscriptions.c.version + 1)
+)
 
 
 class _Contended(StalePreview):
@@ -149,14 +165,15 @@ class Collection(BillingCore):
         """The attempt row alone: for an invoice written with its count already."""
         key = f"paygate-billing:{inv.id}:try:{attempt_no}"
         conn.execute(
-            insert(payment_attempts).values(
-                id=new_id("att"),
-                invoice_id=inv.id,
-                attempt_no=attempt_no,
-                idempotency_key=key,
-                status="pending",
-                created_at=now,
-            )
+            _INSERT_ATTEMPT,
+            {
+                "id": new_id("att"),
+                "invoice_id": inv.id,
+                "attempt_no": attempt_no,
+                "idempotency_key": key,
+                "status": "pending",
+                "created_at": now,
+            },
         )
         return key
 
@@ -256,13 +273,15 @@ class Collection(BillingCore):
     ) -> bool:
         """Record an attempt's outcome; ``pending``: only if it is still
         pending (whether it was is returned)."""
-        stmt = update(payment_attempts).where(payment_attempts.c.idempotency_key == key)
-        if pending:
-            stmt = stmt.where(payment_attempts.c.status == "pending")
         done = conn.execute(
-            stmt.values(
-                status=status, transaction_id=tx_id, error_code=error, finished_at=self.now()
-            )
+            _SETTLE_PENDING if pending else _SETTLE,
+            {
+                "b_key": key,
+                "status": status,
+                "transaction_id": tx_id,
+                "error_code": error,
+                "finished_at": self.now(),
+            },
         )
         return bool(done.rowcount == 1)
 
@@ -291,12 +310,7 @@ class Collection(BillingCore):
         else:
             self.store.check_invoice_change(inv, values)
             expected = inv.status
-        done = conn.execute(
-            update(invoices)
-            .where(and_(invoices.c.id == inv.id, invoices.c.status == expected))
-            .values(**values)
-        )
-        if done.rowcount != 1:
+        if not self.store.update_invoice_if(conn, inv, expected, values):
             raise _Contended(f"invoice {inv.id} changed while it was being paid: try again")
         if inv.subscription_id:
             if inv.reason == "change":
@@ -308,20 +322,7 @@ class Collection(BillingCore):
                     )
             else:
                 # Back to current if it was not (one statement, no read).
-                conn.execute(
-                    update(subscriptions)
-                    .where(
-                        and_(
-                            subscriptions.c.id == inv.subscription_id,
-                            subscriptions.c.collection_state != CollectionState.CURRENT.value,
-                        )
-                    )
-                    .values(
-                        collection_state=CollectionState.CURRENT.value,
-                        version=subscriptions.c.version + 1,
-                        updated_at=now,
-                    )
-                )
+                conn.execute(_BACK_TO_CURRENT, {"b_id": inv.subscription_id, "updated_at": now})
         self._emit(
             conn,
             "invoice.paid",

@@ -21,10 +21,11 @@ A safety bound parks a subscription that would get more than
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, and_, exists, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import BindParameter
 
 from paygate.billing.collection import UNKNOWN_BACKOFF
 from paygate.billing.errors import RunnerBusy, StalePreview
@@ -107,12 +108,46 @@ def claim(billing: Billing, worker: str, batch: int, lease: timedelta) -> list[s
     return [r[0] for r in rows]
 
 
-def _release(conn: Connection, sub_id: str, worker: str, next_at: datetime | None) -> None:
-    conn.execute(
-        update(subscriptions)
-        .where(and_(subscriptions.c.id == sub_id, subscriptions.c.lease_owner == worker))
-        .values(lease_owner=None, lease_until=None, next_action_at=next_at)
+_RELEASE = (
+    update(subscriptions)
+    .where(
+        and_(
+            subscriptions.c.id == bindparam("b_id"),
+            subscriptions.c.lease_owner == bindparam("b_worker"),
+        )
     )
+    .values(lease_owner=None, lease_until=None)
+)
+
+
+def _release(conn: Connection, sub_id: str, worker: str, next_at: datetime | None) -> None:
+    conn.execute(_RELEASE, {"b_id": sub_id, "b_worker": worker, "next_action_at": next_at})
+
+
+_SUB_ID: BindParameter[str] = bindparam("b_id", type_=subscriptions.c.id.type)
+_NOW = bindparam("b_now", type_=subscriptions.c.next_action_at.type)
+# The state, the earliest retry and the count of unanswered charges, in one
+# statement.
+_NEXT_ACTION = select(
+    subscriptions.c.billing_state,
+    subscriptions.c.frozen_until,
+    subscriptions.c.period_end,
+    select(func.min(invoices.c.next_attempt_at))
+    .where(and_(invoices.c.subscription_id == _SUB_ID, invoices.c.status == OPEN))
+    .scalar_subquery()
+    .label("retry"),
+    select(func.count())
+    .select_from(payment_attempts)
+    .join(invoices, invoices.c.id == payment_attempts.c.invoice_id)
+    .where(
+        and_(
+            invoices.c.subscription_id == _SUB_ID,
+            payment_attempts.c.status == "pending",
+        )
+    )
+    .scalar_subquery()
+    .label("stuck"),
+).where(subscriptions.c.id == _SUB_ID)
 
 
 def _next_action(billing: Billing, conn: Connection, sub_id: str, tz: ZoneInfo) -> datetime | None:
@@ -120,31 +155,7 @@ def _next_action(billing: Billing, conn: Connection, sub_id: str, tz: ZoneInfo) 
     invoice's retry, or its freeze's end; ``None`` when it is over.
 
     ``tz``: the account's time zone (an account's zone never changes)."""
-    s = subscriptions.c
-    # The state, the earliest retry and the count of unanswered charges, in
-    # one statement.
-    row = conn.execute(
-        select(
-            s.billing_state,
-            s.frozen_until,
-            s.period_end,
-            select(func.min(invoices.c.next_attempt_at))
-            .where(and_(invoices.c.subscription_id == sub_id, invoices.c.status == OPEN))
-            .scalar_subquery()
-            .label("retry"),
-            select(func.count())
-            .select_from(payment_attempts)
-            .join(invoices, invoices.c.id == payment_attempts.c.invoice_id)
-            .where(
-                and_(
-                    invoices.c.subscription_id == sub_id,
-                    payment_attempts.c.status == "pending",
-                )
-            )
-            .scalar_subquery()
-            .label("stuck"),
-        ).where(s.id == sub_id)
-    ).one()
+    row = conn.execute(_NEXT_ACTION, {"b_id": sub_id}).one()
     state = BillingState(row.billing_state)
     if state in (BillingState.CANCELED, BillingState.NEEDS_REVIEW):
         return None
@@ -158,43 +169,44 @@ def _next_action(billing: Billing, conn: Connection, sub_id: str, tz: ZoneInfo) 
     return min(found)
 
 
-def _owed_clause(sub_id: str, now: datetime) -> Any:
-    """What is owed now: renewal drafts and drafts with a pending attempt
-    (left by a crash), and open invoices whose retry time has come."""
-    return and_(
-        invoices.c.subscription_id == sub_id,
-        or_(
-            and_(invoices.c.status == OPEN, invoices.c.next_attempt_at <= now),
-            # A renewal draft is always owed (a crash may have come
-            # before its first attempt was even written).
-            and_(invoices.c.status == DRAFT, invoices.c.reason == "renewal"),
-            and_(
-                invoices.c.status == DRAFT,
-                invoices.c.id.in_(
-                    select(payment_attempts.c.invoice_id).where(
-                        payment_attempts.c.status == "pending"
-                    )
-                ),
+#: What is owed now: renewal drafts and drafts with a pending attempt (left
+#: by a crash), and open invoices whose retry time has come.
+_OWED = and_(
+    invoices.c.subscription_id == _SUB_ID,
+    or_(
+        and_(invoices.c.status == OPEN, invoices.c.next_attempt_at <= _NOW),
+        # A renewal draft is always owed (a crash may have come before its
+        # first attempt was even written).
+        and_(invoices.c.status == DRAFT, invoices.c.reason == "renewal"),
+        and_(
+            invoices.c.status == DRAFT,
+            invoices.c.id.in_(
+                select(payment_attempts.c.invoice_id).where(payment_attempts.c.status == "pending")
             ),
         ),
+    ),
+)
+_OWED_IDS = select(invoices.c.id).where(_OWED).order_by(invoices.c.created_at)
+#: The subscription's renewal invoices since ``b_since`` (the safety bound's
+#: 24 hours).
+_RECENT = (
+    select(func.count())
+    .select_from(invoices)
+    .where(
+        and_(
+            invoices.c.subscription_id == _SUB_ID,
+            invoices.c.reason == "renewal",
+            invoices.c.created_at >= bindparam("b_since", type_=invoices.c.created_at.type),
+        )
     )
-
-
-def _recent_clause(sub_id: str, now: datetime) -> Any:
-    """The subscription's renewal invoices of the last 24 hours (the safety bound)."""
-    return and_(
-        invoices.c.subscription_id == sub_id,
-        invoices.c.reason == "renewal",
-        invoices.c.created_at >= now - timedelta(hours=24),
-    )
+)
+#: Whether anything is owed, and the recent renewals, in one statement.
+_OWED_AND_RECENT = select(exists().where(_OWED), _RECENT.scalar_subquery())
 
 
 def _owed(conn: Connection, sub_id: str, now: datetime) -> list[str]:
-    """The ids of what is owed now (:func:`_owed_clause`), oldest first."""
-    rows = conn.execute(
-        select(invoices.c.id).where(_owed_clause(sub_id, now)).order_by(invoices.c.created_at)
-    ).all()
-    return [row.id for row in rows]
+    """The ids of what is owed now (:data:`_OWED`), oldest first."""
+    return [row.id for row in conn.execute(_OWED_IDS, {"b_id": sub_id, "b_now": now}).all()]
 
 
 def _count(report: RunReport, status: str) -> None:
@@ -300,15 +312,7 @@ def _renew(billing: Billing, sub_id: str, report: RunReport) -> None:
             report.canceled += 1
             return
         recent = conn.execute(
-            select(func.count())
-            .select_from(invoices)
-            .where(
-                and_(
-                    invoices.c.subscription_id == sub.id,
-                    invoices.c.reason == "renewal",
-                    invoices.c.created_at >= now - timedelta(hours=24),
-                )
-            )
+            _RECENT, {"b_id": sub.id, "b_since": now - timedelta(hours=24)}
         ).scalar_one()
         if recent >= billing.safety_bound:
             why = f"{recent} renewal invoices in 24 hours (safety bound {billing.safety_bound})"
@@ -365,13 +369,8 @@ def _renew_at_once(billing: Billing, sub_id: str, worker: str, report: RunReport
             if now < local_midnight(sub.period_end, tz) or acct.payment_method is None:
                 return False
             owed, recent = conn.execute(
-                select(
-                    exists().where(_owed_clause(sub_id, now)),
-                    select(func.count())
-                    .select_from(invoices)
-                    .where(_recent_clause(sub_id, now))
-                    .scalar_subquery(),
-                )
+                _OWED_AND_RECENT,
+                {"b_id": sub_id, "b_now": now, "b_since": now - timedelta(hours=24)},
             ).one()
             if owed or recent >= billing.safety_bound:
                 return False

@@ -96,11 +96,60 @@ class _Prefixed:
         return getattr(self._row, self._prefix + name)
 
 
+#: The statements run on every renewal, built once (see :meth:`Store._stmt`);
+#: ``b_``-named parameters are the WHERE clause's, the others the columns set.
+_SUBSCRIPTION = (
+    select(subscriptions, *_ITEM_COLUMNS)
+    .select_from(subscriptions.outerjoin(items, items.c.subscription_id == subscriptions.c.id))
+    .where(subscriptions.c.id == bindparam("b_id"))
+    .order_by(items.c.added_at, items.c.id)
+)
+_INVOICE = (
+    select(invoices, *_LINE_COLUMNS)
+    .select_from(invoices.outerjoin(invoice_lines, invoice_lines.c.invoice_id == invoices.c.id))
+    .where(invoices.c.id == bindparam("b_id"))
+    .order_by(invoice_lines.c.position)
+)
+# The account and its members in one statement (it is read on every renewal
+# and every charge): one row per member, or one with no member.
+_ACCOUNT = (
+    select(accounts, members.c.actor_ref, members.c.role)
+    .select_from(accounts.outerjoin(members, members.c.account_id == accounts.c.id))
+    .where(accounts.c.id == bindparam("b_id"))
+)
+_UPDATE_SUBSCRIPTION = update(subscriptions).where(
+    and_(
+        subscriptions.c.id == bindparam("b_id"),
+        subscriptions.c.version == bindparam("b_version"),
+    )
+)
+_UPDATE_INVOICE = update(invoices).where(invoices.c.id == bindparam("b_id"))
+_UPDATE_INVOICE_IF = update(invoices).where(
+    and_(invoices.c.id == bindparam("b_id"), invoices.c.status == bindparam("b_status"))
+)
+_INSERT_LINES = insert(invoice_lines)
+
+
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        self._number_stmt: Any = None
+        self._stmts: dict[str, Any] = {}
+        #: (unlocked, locked) reads of a subscription and of an invoice
+        self._sub_stmts = (_SUBSCRIPTION, _SUBSCRIPTION.with_for_update(of=subscriptions))
+        self._invoice_stmts = (_INVOICE, _INVOICE.with_for_update(of=invoices))
+
+    def _stmt(self, name: str, build: Any) -> Any:
+        """The statement ``name`` of this store's dialect, built once.
+
+        The hot statements are built once and run with their parameters: a
+        statement built per call cost SQLAlchemy more CPU (constructing it,
+        then its cache key) than the round trip itself.
+        """
+        found = self._stmts.get(name)
+        if found is None:
+            found = self._stmts[name] = build()
+        return found
 
     # -- transactions --------------------------------------------------------
     @contextmanager
@@ -130,11 +179,7 @@ class Store:
             raise InvalidRequest("account must be an account id string", param="account")
         # The account and its members in one statement (it is read on every
         # renewal and every charge): one row per member, or one with no member.
-        rows = conn.execute(
-            select(accounts, members.c.actor_ref, members.c.role)
-            .select_from(accounts.outerjoin(members, members.c.account_id == accounts.c.id))
-            .where(accounts.c.id == account_id)
-        ).all()
+        rows = conn.execute(_ACCOUNT, {"b_id": account_id}).all()
         if not rows:
             raise BillingNotFound(f"no billing account {account_id!r:.80}")
         row = rows[0]
@@ -161,18 +206,9 @@ class Store:
     ) -> Subscription:
         if not isinstance(subscription_id, str):
             raise InvalidRequest("subscription must be an id string", param="subscription")
-        # The subscription and its items in one statement (one row per item).
-        stmt = (
-            select(subscriptions, *_ITEM_COLUMNS)
-            .select_from(
-                subscriptions.outerjoin(items, items.c.subscription_id == subscriptions.c.id)
-            )
-            .where(subscriptions.c.id == subscription_id)
-            .order_by(items.c.added_at, items.c.id)
-        )
-        if lock and self.dialect == "postgresql":
-            stmt = stmt.with_for_update(of=subscriptions)
-        rows = conn.execute(stmt).all()
+        rows = conn.execute(
+            self._sub_stmts[lock and self.dialect == "postgresql"], {"b_id": subscription_id}
+        ).all()
         if not rows:
             raise BillingNotFound(f"no subscription {subscription_id!r:.80}")
         found = [_Prefixed(r, "item_") for r in rows if r.item_id is not None]
@@ -228,9 +264,9 @@ class Store:
         if "pending" in values and values["pending"] is not None:
             values["pending"] = json.dumps(values["pending"], sort_keys=True)
         done = conn.execute(
-            update(subscriptions)
-            .where(and_(subscriptions.c.id == sub.id, subscriptions.c.version == sub.version))
-            .values(version=sub.version + 1, updated_at=now, **values)
+            _UPDATE_SUBSCRIPTION,
+            {"b_id": sub.id, "b_version": sub.version, **values, "version": sub.version + 1}
+            | {"updated_at": now},
         )
         if done.rowcount != 1:
             from paygate.billing.errors import StalePreview
@@ -245,18 +281,9 @@ class Store:
         transaction ends (PostgreSQL; SQLite's write lock already serializes)."""
         if not isinstance(invoice_id, str):
             raise InvalidRequest("invoice must be an id string", param="invoice")
-        # The invoice and its lines in one statement (one row per line).
-        stmt = (
-            select(invoices, *_LINE_COLUMNS)
-            .select_from(
-                invoices.outerjoin(invoice_lines, invoice_lines.c.invoice_id == invoices.c.id)
-            )
-            .where(invoices.c.id == invoice_id)
-            .order_by(invoice_lines.c.position)
-        )
-        if lock and self.dialect == "postgresql":
-            stmt = stmt.with_for_update(of=invoices)
-        rows = conn.execute(stmt).all()
+        rows = conn.execute(
+            self._invoice_stmts[lock and self.dialect == "postgresql"], {"b_id": invoice_id}
+        ).all()
         if not rows:
             raise BillingNotFound(f"no invoice {invoice_id!r:.80}")
         return self._invoice_of(rows[0], [_Prefixed(r, "line_") for r in rows if r.line_id])
@@ -402,8 +429,8 @@ class Store:
         # re-run, or a concurrent runner) is told by the missing id, without
         # a read first and without aborting the transaction.
         made = conn.execute(
-            self._insert(invoices)
-            .values(
+            self._stmt("insert_invoice", lambda: self._insert(invoices).returning(invoices.c.id)),
+            dict(
                 id=invoice_id,
                 account_id=account_id,
                 subscription_id=subscription_id,
@@ -420,8 +447,7 @@ class Store:
                 period_end=p_end,
                 attempt_count=attempts,
                 created_at=now,
-            )
-            .returning(invoices.c.id)
+            ),
         ).first()
         if made is None:
             return None
@@ -466,7 +492,7 @@ class Store:
             for ln in made_lines
         ]
         if rows:
-            conn.execute(insert(invoice_lines), rows)
+            conn.execute(_INSERT_LINES, rows)
         zero = Money.from_minor(0, currency)
         return Invoice(
             id=invoice_id,
@@ -503,20 +529,32 @@ class Store:
         return int(value) - 1
 
     def _upsert_number(self) -> Any:
-        if self._number_stmt is None:
+        def build() -> Any:
             self._insert(number_series)  # refuses a dialect billing does not support
             dialect = postgresql if self.dialect == "postgresql" else sqlite
             ins = dialect.insert(number_series).values(series=bindparam("series"), next_value=2)
-            self._number_stmt = ins.on_conflict_do_update(
+            return ins.on_conflict_do_update(
                 index_elements=[number_series.c.series],
                 set_={"next_value": number_series.c.next_value + 1},
             ).returning(number_series.c.next_value)
-        return self._number_stmt
+
+        return self._stmt("take_number", build)
 
     def update_invoice(self, conn: Connection, invoice: Invoice, **values: Any) -> None:
         """Change an invoice, refusing in code what the database triggers refuse."""
         self.check_invoice_change(invoice, values)
-        conn.execute(update(invoices).where(invoices.c.id == invoice.id).values(**values))
+        conn.execute(_UPDATE_INVOICE, {"b_id": invoice.id, **values})
+
+    def update_invoice_if(
+        self, conn: Connection, invoice: Invoice, expected: str, values: dict[str, Any]
+    ) -> bool:
+        """Change an invoice still in status ``expected`` (compare-and-set);
+        whether it was. The caller checked the change
+        (:meth:`check_invoice_change`)."""
+        done = conn.execute(
+            _UPDATE_INVOICE_IF, {"b_id": invoice.id, "b_status": expected, **values}
+        )
+        return bool(done.rowcount == 1)
 
     @staticmethod
     def check_invoice_change(invoice: Invoice, values: dict[str, Any]) -> None:
@@ -611,15 +649,16 @@ class Store:
         payload: dict[str, Any] | None = None,
     ) -> None:
         conn.execute(
-            self._insert(events).values(
-                dedupe_key=dedupe_key,
-                type=type,
-                account_id=account_id,
-                subscription_id=subscription_id,
-                invoice_id=invoice_id,
-                payload=json.dumps(payload or {}, sort_keys=True, default=str),
-                created_at=now,
-            )
+            self._stmt("insert_event", lambda: self._insert(events)),
+            {
+                "dedupe_key": dedupe_key,
+                "type": type,
+                "account_id": account_id,
+                "subscription_id": subscription_id,
+                "invoice_id": invoice_id,
+                "payload": json.dumps(payload or {}, sort_keys=True, default=str),
+                "created_at": now,
+            },
         )
 
     def events(
