@@ -185,13 +185,16 @@ class Collection(BillingCore):
         attempt_no: int,
         now: datetime,
         *,
-        then: Callable[[Connection, Invoice], None] | None = None,
+        then: Callable[[Connection], bool] | None = None,
     ) -> tuple[Invoice, bool]:
         """Steps 2 and 3 of :meth:`_collect` for an attempt already recorded
         (``key``), with ``inv`` as it was when that attempt was written.
 
-        ``then``: run in the transaction that records a success (the runner
-        releases its lease there); the flag returned says whether it ran.
+        ``then``: run in the transaction that records a success, once the
+        attempt is settled and before the invoice is paid (the runner
+        releases its lease there); it returns whether it read the
+        subscription as current in that transaction (then paying need not
+        look). The flag returned says whether it ran.
         """
         error: str | None = None
         tx_id: str | None = None
@@ -245,10 +248,8 @@ class Collection(BillingCore):
                 with self.store.write() as conn:
                     if not self._settle_attempt(conn, key, "succeeded", tx_id, None, pending=True):
                         raise _Contended(f"attempt {key} settled meanwhile")
-                    paid = self._paid(conn, inv, tx_id)
-                    if then is not None:
-                        then(conn, paid)
-                    return paid, then is not None
+                    current = then(conn) if then is not None else False
+                    return self._paid(conn, inv, tx_id, sub_current=current), then is not None
             except _Contended:
                 pass
         with self.store.write() as conn:
@@ -285,10 +286,15 @@ class Collection(BillingCore):
         )
         return bool(done.rowcount == 1)
 
-    def _paid(self, conn: Connection, inv: Invoice, tx_id: str | None) -> Invoice:
+    def _paid(
+        self, conn: Connection, inv: Invoice, tx_id: str | None, *, sub_current: bool = False
+    ) -> Invoice:
         """Mark ``inv`` paid (numbered first if it is a draft), as the caller
         read it: a row no longer in ``inv.status`` raises (a subclass of
-        :class:`StalePreview`), rolling the transaction back."""
+        :class:`StalePreview`), rolling the transaction back.
+
+        ``sub_current``: the caller read the subscription's collection state
+        as current in this transaction (nothing to put back)."""
         now = self.now()
         values: dict[str, Any] = {
             "status": PAID,
@@ -320,7 +326,7 @@ class Collection(BillingCore):
                     self.store.update_subscription(
                         conn, sub, now, collection_state=CollectionState.CURRENT.value
                     )
-            else:
+            elif not sub_current:
                 # Back to current if it was not (one statement, no read).
                 conn.execute(_BACK_TO_CURRENT, {"b_id": inv.subscription_id, "updated_at": now})
         self._emit(

@@ -21,7 +21,7 @@ A safety bound parks a subscription that would get more than
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -32,6 +32,7 @@ from paygate.billing.errors import RunnerBusy, StalePreview
 from paygate.billing.models import (
     Account,
     BillingState,
+    CollectionState,
     Entitlement,
     Invoice,
     Subscription,
@@ -130,6 +131,7 @@ _NOW = bindparam("b_now", type_=subscriptions.c.next_action_at.type)
 # statement.
 _NEXT_ACTION = select(
     subscriptions.c.billing_state,
+    subscriptions.c.collection_state,
     subscriptions.c.frozen_until,
     subscriptions.c.period_end,
     select(func.min(invoices.c.next_attempt_at))
@@ -155,18 +157,26 @@ def _next_action(billing: Billing, conn: Connection, sub_id: str, tz: ZoneInfo) 
     invoice's retry, or its freeze's end; ``None`` when it is over.
 
     ``tz``: the account's time zone (an account's zone never changes)."""
+    return _next_action_and_state(billing, conn, sub_id, tz)[0]
+
+
+def _next_action_and_state(
+    billing: Billing, conn: Connection, sub_id: str, tz: ZoneInfo
+) -> tuple[datetime | None, bool]:
+    """:func:`_next_action`, and whether the collection state is current."""
     row = conn.execute(_NEXT_ACTION, {"b_id": sub_id}).one()
+    current = row.collection_state == CollectionState.CURRENT.value
     state = BillingState(row.billing_state)
     if state in (BillingState.CANCELED, BillingState.NEEDS_REVIEW):
-        return None
+        return None, current
     if state is BillingState.FROZEN:
-        return local_midnight(row.frozen_until, tz) if row.frozen_until else None
+        return (local_midnight(row.frozen_until, tz) if row.frozen_until else None), current
     found = [local_midnight(row.period_end, tz)]
     if row.retry is not None:
         found.append(utc(row.retry))  # type: ignore[arg-type]
     if row.stuck:
         found.append(billing.now() + UNKNOWN_BACKOFF)
-    return min(found)
+    return min(found), current
 
 
 #: What is owed now: renewal drafts and drafts with a pending attempt (left
@@ -200,8 +210,16 @@ _RECENT = (
         )
     )
 )
-#: Whether anything is owed, and the recent renewals, in one statement.
-_OWED_AND_RECENT = select(exists().where(_OWED), _RECENT.scalar_subquery())
+
+
+def _renewal_read(billing: Billing) -> Any:
+    """The subscription (locked), whether anything is owed (:data:`_OWED`)
+    and its recent renewals (:data:`_RECENT`): one statement."""
+    return billing.store.subscription_select(
+        exists().where(_OWED).label("owed"),
+        _RECENT.scalar_subquery().label("recent"),
+        lock=True,
+    )
 
 
 def _owed(conn: Connection, sub_id: str, now: datetime) -> list[str]:
@@ -361,18 +379,20 @@ def _renew_at_once(billing: Billing, sub_id: str, worker: str, report: RunReport
     now = billing.now()
     try:
         with billing.store.write() as conn:
-            sub = billing.store.subscription(conn, sub_id, lock=True)
+            # The subscription (locked), whether anything is owed and its
+            # recent renewals, in one statement.
+            rows = conn.execute(
+                billing.store.statement("renewal_read", lambda: _renewal_read(billing)),
+                {"b_id": sub_id, "b_now": now, "b_since": now - timedelta(hours=24)},
+            ).all()
+            sub = billing.store.subscription_of(rows, sub_id)
             if sub.billing_state is not BillingState.ACTIVE or sub.cancel_at_period_end:
+                return False
+            if rows[0].owed or rows[0].recent >= billing.safety_bound:
                 return False
             acct = billing.store.account(conn, sub.account_id)
             tz = zone(acct.timezone)
             if now < local_midnight(sub.period_end, tz) or acct.payment_method is None:
-                return False
-            owed, recent = conn.execute(
-                _OWED_AND_RECENT,
-                {"b_id": sub_id, "b_now": now, "b_since": now - timedelta(hours=24)},
-            ).one()
-            if owed or recent >= billing.safety_bound:
                 return False
             inv = _write_renewal(billing, conn, sub, acct, now, attempts=1)
             if inv is None or inv.total.minor_units == 0:
@@ -383,8 +403,10 @@ def _renew_at_once(billing: Billing, sub_id: str, worker: str, report: RunReport
     report.renewed += 1
     report.invoices.append(inv.id)
 
-    def release(conn: Connection, _paid: Invoice) -> None:
-        _release(conn, sub_id, worker, _next_action(billing, conn, sub_id, tz))
+    def release(conn: Connection) -> bool:
+        at, current = _next_action_and_state(billing, conn, sub_id, tz)
+        _release(conn, sub_id, worker, at)
+        return current
 
     settled, released = billing._charge(inv, acct, key, 1, now, then=release)
     _count(report, settled.status)

@@ -96,7 +96,7 @@ class _Prefixed:
         return getattr(self._row, self._prefix + name)
 
 
-#: The statements run on every renewal, built once (see :meth:`Store._stmt`);
+#: The statements run on every renewal, built once (see :meth:`Store.statement`);
 #: ``b_``-named parameters are the WHERE clause's, the others the columns set.
 _SUBSCRIPTION = (
     select(subscriptions, *_ITEM_COLUMNS)
@@ -139,7 +139,7 @@ class Store:
         self._sub_stmts = (_SUBSCRIPTION, _SUBSCRIPTION.with_for_update(of=subscriptions))
         self._invoice_stmts = (_INVOICE, _INVOICE.with_for_update(of=invoices))
 
-    def _stmt(self, name: str, build: Any) -> Any:
+    def statement(self, name: str, build: Any) -> Any:
         """The statement ``name`` of this store's dialect, built once.
 
         The hot statements are built once and run with their parameters: a
@@ -209,6 +209,22 @@ class Store:
         rows = conn.execute(
             self._sub_stmts[lock and self.dialect == "postgresql"], {"b_id": subscription_id}
         ).all()
+        if not rows:
+            raise BillingNotFound(f"no subscription {subscription_id!r:.80}")
+        found = [_Prefixed(r, "item_") for r in rows if r.item_id is not None]
+        return self._subscription(rows[0], found)
+
+    def subscription_select(self, *extra: Any, lock: bool = False) -> Any:
+        """The statement of :meth:`subscription` with ``extra`` columns (its
+        parameter is ``b_id``): a caller that reads more with the
+        subscription builds it once (:meth:`statement`)."""
+        stmt = _SUBSCRIPTION.add_columns(*extra)
+        if lock and self.dialect == "postgresql":
+            stmt = stmt.with_for_update(of=subscriptions)
+        return stmt
+
+    def subscription_of(self, rows: Sequence[Any], subscription_id: str) -> Subscription:
+        """The subscription in the rows of a :meth:`subscription_select`."""
         if not rows:
             raise BillingNotFound(f"no subscription {subscription_id!r:.80}")
         found = [_Prefixed(r, "item_") for r in rows if r.item_id is not None]
@@ -429,7 +445,7 @@ class Store:
         # re-run, or a concurrent runner) is told by the missing id, without
         # a read first and without aborting the transaction.
         made = conn.execute(
-            self._stmt("insert_invoice", lambda: self._insert(invoices).returning(invoices.c.id)),
+            self.statement("insert_invoice", lambda: self._insert(invoices).returning(invoices.c.id)),
             dict(
                 id=invoice_id,
                 account_id=account_id,
@@ -538,7 +554,7 @@ class Store:
                 set_={"next_value": number_series.c.next_value + 1},
             ).returning(number_series.c.next_value)
 
-        return self._stmt("take_number", build)
+        return self.statement("take_number", build)
 
     def update_invoice(self, conn: Connection, invoice: Invoice, **values: Any) -> None:
         """Change an invoice, refusing in code what the database triggers refuse."""
@@ -649,7 +665,7 @@ class Store:
         payload: dict[str, Any] | None = None,
     ) -> None:
         conn.execute(
-            self._stmt("insert_event", lambda: self._insert(events)),
+            self.statement("insert_event", lambda: self._insert(events)),
             {
                 "dedupe_key": dedupe_key,
                 "type": type,
