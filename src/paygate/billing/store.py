@@ -445,7 +445,9 @@ class Store:
         # re-run, or a concurrent runner) is told by the missing id, without
         # a read first and without aborting the transaction.
         made = conn.execute(
-            self.statement("insert_invoice", lambda: self._insert(invoices).returning(invoices.c.id)),
+            self.statement(
+                "insert_invoice", lambda: self._insert(invoices).returning(invoices.c.id)
+            ),
             dict(
                 id=invoice_id,
                 account_id=account_id,
