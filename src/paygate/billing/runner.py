@@ -213,9 +213,9 @@ _RECENT = (
 
 
 def _renewal_read(billing: Billing) -> Any:
-    """The subscription (locked), whether anything is owed (:data:`_OWED`)
-    and its recent renewals (:data:`_RECENT`): one statement."""
-    return billing.store.subscription_select(
+    """The subscription (locked) and its account, whether anything is owed
+    (:data:`_OWED`) and its recent renewals (:data:`_RECENT`): one statement."""
+    return billing.store.subscription_account_select(
         exists().where(_OWED).label("owed"),
         _RECENT.scalar_subquery().label("recent"),
         lock=True,
@@ -379,18 +379,18 @@ def _renew_at_once(billing: Billing, sub_id: str, worker: str, report: RunReport
     now = billing.now()
     try:
         with billing.store.write() as conn:
-            # The subscription (locked), whether anything is owed and its
-            # recent renewals, in one statement.
-            rows = conn.execute(
+            # The subscription (locked) and its account, whether anything is
+            # owed and its recent renewals, in one statement.
+            sub, acct, row = billing.store.subscription_and_account(
+                conn,
                 billing.store.statement("renewal_read", lambda: _renewal_read(billing)),
                 {"b_id": sub_id, "b_now": now, "b_since": now - timedelta(hours=24)},
-            ).all()
-            sub = billing.store.subscription_of(rows, sub_id)
+                sub_id,
+            )
             if sub.billing_state is not BillingState.ACTIVE or sub.cancel_at_period_end:
                 return False
-            if rows[0].owed or rows[0].recent >= billing.safety_bound:
+            if row.owed or row.recent >= billing.safety_bound:
                 return False
-            acct = billing.store.account(conn, sub.account_id)
             tz = zone(acct.timezone)
             if now < local_midnight(sub.period_end, tz) or acct.payment_method is None:
                 return False

@@ -117,6 +117,23 @@ _ACCOUNT = (
     .select_from(accounts.outerjoin(members, members.c.account_id == accounts.c.id))
     .where(accounts.c.id == bindparam("b_id"))
 )
+# The subscription, its items, its account and the account's members.
+_SUBSCRIPTION_ACCOUNT = (
+    select(
+        subscriptions,
+        *_ITEM_COLUMNS,
+        *(c.label(f"acct_{c.name}") for c in accounts.c),
+        members.c.actor_ref.label("member_ref"),
+        members.c.role.label("member_role"),
+    )
+    .select_from(
+        subscriptions.join(accounts, accounts.c.id == subscriptions.c.account_id)
+        .outerjoin(items, items.c.subscription_id == subscriptions.c.id)
+        .outerjoin(members, members.c.account_id == accounts.c.id)
+    )
+    .where(subscriptions.c.id == bindparam("b_id"))
+    .order_by(items.c.added_at, items.c.id)
+)
 _UPDATE_SUBSCRIPTION = update(subscriptions).where(
     and_(
         subscriptions.c.id == bindparam("b_id"),
@@ -182,8 +199,10 @@ class Store:
         rows = conn.execute(_ACCOUNT, {"b_id": account_id}).all()
         if not rows:
             raise BillingNotFound(f"no billing account {account_id!r:.80}")
-        row = rows[0]
-        found = [r for r in rows if r.actor_ref is not None]
+        return self._account(rows[0], {(r.actor_ref, r.role) for r in rows if r.actor_ref})
+
+    @staticmethod
+    def _account(row: Any, found: set[tuple[str, str]]) -> Account:
         method = (
             StoredPaymentMethod.model_validate_json(row.payment_method)
             if row.payment_method
@@ -197,8 +216,32 @@ class Store:
             timezone=row.timezone,
             nonprofit=bool(row.nonprofit),
             payment_method=method,
-            members=tuple(sorted((m.actor_ref, m.role) for m in found)),
+            members=tuple(sorted(found)),
         )
+
+    def subscription_and_account(
+        self, conn: Connection, stmt: Any, params: dict[str, Any], subscription_id: str
+    ) -> tuple[Subscription, Account, Any]:
+        """The subscription, its account and the first row of ``stmt``, a
+        :meth:`subscription_account_select` (one statement where the two
+        reads took two)."""
+        rows = conn.execute(stmt, params).all()
+        if not rows:
+            raise BillingNotFound(f"no subscription {subscription_id!r:.80}")
+        # One row per item and member: each item once, in the rows' order.
+        found = {r.item_id: _Prefixed(r, "item_") for r in rows if r.item_id is not None}
+        sub = self._subscription(rows[0], list(found.values()))
+        people = {(r.member_ref, r.member_role) for r in rows if r.member_ref is not None}
+        return sub, self._account(_Prefixed(rows[0], "acct_"), people), rows[0]
+
+    def subscription_account_select(self, *extra: Any, lock: bool = False) -> Any:
+        """The statement of :meth:`subscription_and_account` with ``extra``
+        columns (its parameter is ``b_id``); built once by its caller
+        (:meth:`statement`)."""
+        stmt = _SUBSCRIPTION_ACCOUNT.add_columns(*extra)
+        if lock and self.dialect == "postgresql":
+            stmt = stmt.with_for_update(of=subscriptions)
+        return stmt
 
     # -- subscriptions -----------------------------------------------------------
     def subscription(
@@ -209,22 +252,6 @@ class Store:
         rows = conn.execute(
             self._sub_stmts[lock and self.dialect == "postgresql"], {"b_id": subscription_id}
         ).all()
-        if not rows:
-            raise BillingNotFound(f"no subscription {subscription_id!r:.80}")
-        found = [_Prefixed(r, "item_") for r in rows if r.item_id is not None]
-        return self._subscription(rows[0], found)
-
-    def subscription_select(self, *extra: Any, lock: bool = False) -> Any:
-        """The statement of :meth:`subscription` with ``extra`` columns (its
-        parameter is ``b_id``): a caller that reads more with the
-        subscription builds it once (:meth:`statement`)."""
-        stmt = _SUBSCRIPTION.add_columns(*extra)
-        if lock and self.dialect == "postgresql":
-            stmt = stmt.with_for_update(of=subscriptions)
-        return stmt
-
-    def subscription_of(self, rows: Sequence[Any], subscription_id: str) -> Subscription:
-        """The subscription in the rows of a :meth:`subscription_select`."""
         if not rows:
             raise BillingNotFound(f"no subscription {subscription_id!r:.80}")
         found = [_Prefixed(r, "item_") for r in rows if r.item_id is not None]
