@@ -77,9 +77,7 @@ def crafted(
 
 
 def credit_notes(billing: Billing, acct: str) -> list[Any]:
-    return [
-        d for d in billing.invoices.list(OWNER, acct) if d.type is DocumentType.CREDIT_NOTE
-    ]
+    return [d for d in billing.invoices.list(OWNER, acct) if d.type is DocumentType.CREDIT_NOTE]
 
 
 def events(billing: Billing, kind: str) -> list[Any]:
