@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
 from decimal import Decimal
 from typing import Any
@@ -278,3 +279,63 @@ def test_revision_0005_adds_disputes_and_transaction_indexes(db_url: str) -> Non
     with engine.connect() as conn:
         assert not inspect(conn).has_table("paygate_billing_disputes")
     engine.dispose()
+
+
+def test_two_deliveries_at_once_never_credit_more_than_was_refunded(billing: Billing) -> None:
+    # Two dashboard refunds (8.00, then 12.00) and their two events, the
+    # first saying 8.00 and the second 20.00 in total, delivered at the same
+    # moment by two workers: whichever order, the credits add up to 20.00.
+    acct, _, tx_id = subscribed(billing)
+    sandbox = billing.payments.plugin("sandbox")
+    sandbox.refund_outside(tx_id, Money("8.00", EUR))
+    first = billing.payments.parse_webhook("sandbox", *webhook(billing, "payment.refunded", tx_id))
+    sandbox.refund_outside(tx_id, Money("12.00", EUR))
+    second = billing.payments.parse_webhook("sandbox", *webhook(billing, "payment.refunded", tx_id))
+
+    class SlowIssue:
+        """Issuing takes a while (a slow renderer would): both workers have
+        read what is credited before either writes, unless they queue."""
+
+        @paygate.hookimpl
+        def paygate_billing_mentions(self, document: Any) -> None:
+            time.sleep(0.3)
+
+    billing.payments.plugin_manager.register(SlowIssue())
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def react(event: WebhookEvent) -> None:
+        start.wait()
+        try:
+            billing.on_webhook(event)
+        except BaseException as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+
+    workers = [threading.Thread(target=react, args=(e,)) for e in (first, second)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert errors == []
+    assert sum(n.total.amount for n in credit_notes(billing, acct)) == Decimal("20.00")
+
+
+def test_a_memory_ledger_matches_an_event_by_reference(db_url: str, clock: Any) -> None:
+    # Billing on its own database beside a ledger kept in memory: the event
+    # without our transaction id is still matched through the ledger.
+    from invoices_helpers import FastRenderer, make_payments
+
+    payments = make_payments("memory", renderer=FastRenderer)
+    try:
+        billing = Billing(payments, database_url=db_url, clock=clock)
+        acct, _, tx_id = subscribed(billing)
+        ref = payments.transaction(tx_id).provider_reference
+        headers, body = crafted(
+            billing, "dispute.opened", reference=ref, transaction_id=None, amount=None
+        )
+        done = deliver(billing, headers, body)
+        assert done.outcome is Reaction.DISPUTE_RECORDED and done.transaction_id == tx_id
+        [dispute] = billing.disputes(OWNER, acct)
+        assert dispute.amount is None  # never guessed from the charge
+    finally:
+        payments.close()

@@ -739,6 +739,34 @@ class Invoices:
 
         Returns the credit notes issued now and what needs a person's review.
         """
+        for attempt in (1, 2):
+            try:
+                issued, problems = self._credit_once(
+                    document_id,
+                    refunds,
+                    charge_id=charge_id,
+                    refunded_total=refunded_total,
+                    reason=reason,
+                )
+                break
+            except IntegrityError:
+                # The host's own credit_refund issued the same refund's credit
+                # note at this very moment: read again, it is now credited.
+                if attempt == 2:
+                    raise
+        if issued:
+            self.deliver_due()
+        return issued, problems
+
+    def _credit_once(
+        self,
+        document_id: str,
+        refunds: Sequence[tuple[str, Money]],
+        *,
+        charge_id: str,
+        refunded_total: Money | None,
+        reason: str,
+    ) -> tuple[builtins.list[Document], builtins.list[str]]:
         issued: builtins.list[Document] = []
         problems: builtins.list[str] = []
         with self.store.write() as conn:
@@ -812,8 +840,6 @@ class Invoices:
                         key = f"refund:{charge_id}:total:{refunded_total.minor_units}"
                         if key not in keys:
                             credit(missing, key, charge_id)
-        if issued:
-            self.deliver_due()
         return issued, problems
 
     def refund(
