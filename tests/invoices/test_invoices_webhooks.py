@@ -339,3 +339,23 @@ def test_a_memory_ledger_matches_an_event_by_reference(db_url: str, clock: Any) 
         assert dispute.amount is None  # never guessed from the charge
     finally:
         payments.close()
+
+
+def test_without_a_seller_the_refund_is_emitted_not_refused(db_url: str, clock: Any) -> None:
+    # A host that issues no legal documents (no [invoices] seller) still gets
+    # the refund as an event: no document is attempted, nothing raises.
+    from invoices_helpers import FastRenderer, make_payments
+
+    payments = make_payments(db_url, renderer=FastRenderer, invoices={})
+    try:
+        billing = Billing(payments, clock=clock)
+        acct = customer(billing)
+        billing.subscribe(OWNER, acct, "webinar/s25", idempotency_key="k1")
+        [inv] = billing.invoices(OWNER, acct)
+        assert inv.transaction_id is not None
+        payments.refund(inv.transaction_id, Money("2.00", EUR), idempotency_key="r1")
+        done = deliver(billing, *webhook(billing, "payment.refunded", inv.transaction_id))
+        assert done.outcome is Reaction.REFUND_RECORDED
+        assert [e.type for e in billing.events()][-1] == "invoice.refunded"
+    finally:
+        payments.close()

@@ -704,8 +704,8 @@ class Invoices:
 
     def invoice_document(self, invoice_id: str) -> Document | None:
         """The 380 issued for billing invoice ``invoice_id``, issuing it now if
-        the invoice is paid and was not yet (``None``: no billing profile, or
-        not paid)."""
+        the invoice is paid and was not yet (``None``: no billing profile, not
+        paid, or no seller and renderer configured)."""
         with self.store.read() as conn:
             row = conn.execute(
                 select(documents).where(documents.c.source_key == f"inv:{invoice_id}")
@@ -713,7 +713,9 @@ class Invoices:
             if row is not None:
                 return self._row_doc(row)
             inv = self.store.invoice(conn, invoice_id)
-        return self.issue_for_invoice(invoice_id) if inv.status == PAID else None
+        if inv.status != PAID or not self.ready():
+            return None  # no seller or renderer: billing issues no documents at all
+        return self.issue_for_invoice(invoice_id)
 
     def credit_charge_refunds(
         self,
