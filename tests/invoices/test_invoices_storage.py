@@ -1,4 +1,4 @@
-"""Revision 0004: one Alembic head, an upgrade from billing's 0003 that keeps
+"""Revision 0004 (under head 0005): one Alembic head, an upgrade from billing's 0003 that keeps
 its rows, and a downgrade back to it."""
 
 from __future__ import annotations
