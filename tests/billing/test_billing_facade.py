@@ -26,11 +26,14 @@ PUBLIC: dict[str, str] = {
     "nonprofit: 'bool' = False, parent_id: 'str | None' = None, "
     "account_id: 'str | None' = None) -> 'Account'",
     "details": "(self, actor: 'Actor', account: 'str') -> 'Details'",
+    # Added since the split: billing's reaction to provider webhooks.
+    "disputes": "(self, actor: 'Actor', account: 'str') -> 'list[Dispute]'",
     "events": "(self, *, after: 'int' = 0, limit: 'int' = 1000) -> 'list[BillingEvent]'",
     "freeze": "(self, actor: 'Actor', subscription_id: 'str', *, days: 'int') -> 'Subscription'",
     "grant_nonprofit": "(self, actor: 'Actor', account_id: 'str', granted: 'bool' = True) "
     "-> 'Account'",
     "now": "(self) -> 'datetime'",
+    "on_webhook": "(self, event: 'WebhookEvent') -> 'WebhookReaction'",
     "preview_add_addon": "(self, actor: 'Actor', subscription_id: 'str', addon: 'str', *, "
     "quantity: 'int' = 1) -> 'Preview'",
     "preview_change": "(self, actor: 'Actor', subscription_id: 'str', *, "

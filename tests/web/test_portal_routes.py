@@ -21,8 +21,6 @@ from web_helpers import (
 
 from paygate.web.security import Csrf
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 
 def confirm_fields(site: Site, query: str) -> dict[str, str]:
     page = site.get(f"/preview?{query}")

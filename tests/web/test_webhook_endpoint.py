@@ -15,8 +15,6 @@ from starlette.testclient import TestClient
 import paygate
 from paygate.web import webhook_endpoint
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 
 @pytest.fixture
 def payments(tmp_path: Path) -> Iterator[paygate.Payments]:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 pytest.importorskip("starlette", reason="the web extra is not installed (pip install paygate[web])")
-pytest.importorskip("httpx", reason="Starlette's TestClient needs httpx")
+pytest.importorskip("httpx2", reason="Starlette's TestClient needs httpx2 (the web-test extra)")
 
 from paygate_pricing.plugin import PricingRules
 from starlette.requests import Request

@@ -30,7 +30,16 @@ from paygate.billing.models import (
 )
 from paygate.billing.periods import Interval, Period
 from paygate.billing.proration import ProrationPolicy
-from paygate.billing.service import Billing, Details, Preview, RunReport, seed_catalog
+from paygate.billing.service import (
+    Billing,
+    Details,
+    Dispute,
+    Preview,
+    Reaction,
+    RunReport,
+    WebhookReaction,
+    seed_catalog,
+)
 
 __all__ = [
     "Account",
@@ -45,6 +54,7 @@ __all__ = [
     "CurrencyMismatch",
     "Cycle",
     "Details",
+    "Dispute",
     "ImmutableInvoice",
     "Interval",
     "InvalidTransition",
@@ -57,6 +67,7 @@ __all__ = [
     "PriceVersion",
     "ProrationContext",
     "ProrationPolicy",
+    "Reaction",
     "RetryDecision",
     "RunReport",
     "RunnerBusy",
@@ -65,5 +76,6 @@ __all__ = [
     "TaxContext",
     "TaxLine",
     "UnknownPrice",
+    "WebhookReaction",
     "seed_catalog",
 ]
