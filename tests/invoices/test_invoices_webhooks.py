@@ -98,9 +98,10 @@ def test_a_refund_through_payments_gets_one_credit_note(billing: Billing) -> Non
     [emitted] = events(billing, "invoice.refunded")
     assert emitted.payload["credit_note_id"] == credit.id
     assert Money(*emitted.payload["amount"].split()) == Money("10.00", EUR)
-    # The same delivery again: the ledger flags it, billing does nothing.
+    # The same delivery again: the ledger flags it a duplicate, billing handles
+    # it again and finds nothing left to credit.
     again = deliver(billing, headers, body)
-    assert again.outcome is Reaction.IGNORED and "duplicate" in again.reason
+    assert again.outcome is Reaction.IGNORED and "already credited" in again.reason
     # A new delivery (new event id) for the same refunded total: nothing new.
     headers, body = webhook(billing, "payment.refunded", tx_id)
     assert deliver(billing, headers, body).outcome is Reaction.IGNORED

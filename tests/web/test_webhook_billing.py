@@ -64,3 +64,38 @@ def test_the_demo_host_hands_webhooks_to_billing(tmp_path: Path) -> None:
         assert [d.invoice_id for d in billing.disputes(OWNER, acct)] == [inv.id]
     finally:
         host.close()
+
+
+def test_a_reaction_that_failed_is_completed_by_the_providers_redelivery(
+    docsite: Site,
+) -> None:
+    """The ledger records the event before billing reacts: if billing's reaction
+    fails, the endpoint must ask for a redelivery (503), and the redelivery,
+    a duplicate for the ledger, must still reach billing."""
+    billing, payments = docsite.billing, docsite.payments
+    tx_id = _charge(docsite)
+    sandbox = payments.plugin("sandbox")
+    calls: list[bool] = []
+
+    def flaky(event: paygate.WebhookEvent) -> object:
+        calls.append(event.duplicate)
+        if len(calls) == 1:
+            raise RuntimeError("the billing database is down")
+        return billing.on_webhook(event)
+
+    app = webhook_endpoint(payments, on_event=flaky)
+    with TestClient(app) as client:
+        payments.refund(tx_id, paygate.Money("4.00", "USD"), idempotency_key="r-flaky")
+        headers, body = sandbox.make_webhook("payment.refunded", tx_id)
+        first = client.post("/sandbox", content=body, headers=headers)
+        assert first.status_code == 503
+        docs = billing.invoices.list(OWNER, docsite.main)
+        assert not [d for d in docs if d.type is DocumentType.CREDIT_NOTE]
+        second = client.post("/sandbox", content=body, headers=headers)
+        assert second.status_code == 200 and second.json()["duplicate"] is True
+        # A third delivery changes nothing more.
+        assert client.post("/sandbox", content=body, headers=headers).status_code == 200
+    assert calls == [False, True, True]
+    docs = billing.invoices.list(OWNER, docsite.main)
+    [credit] = [d for d in docs if d.type is DocumentType.CREDIT_NOTE]
+    assert credit.total == paygate.Money("4.00", "USD")

@@ -14,8 +14,10 @@ the two it cares about:
 
 Everything else, and any event about a charge billing did not make, is
 ignored, with the reason in the answer. Reacting is idempotent: a duplicate
-delivery does nothing, and a redelivery (even under a new event id) finds the
-credit notes and the dispute already there.
+delivery, or a redelivery under a new event id, finds the credit notes and
+the dispute already there and does nothing new. Duplicates are handled, not
+skipped, so that a reaction that failed (the database was down) happens when
+the provider delivers again, although the ledger already recorded the event.
 """
 
 from __future__ import annotations
@@ -141,9 +143,11 @@ class Reactions(BillingCore):
         :meth:`paygate.Payments.parse_webhook` returned).
 
         ``payment.refunded`` credits the refunds of a billing invoice's charge;
-        ``dispute.opened`` records the dispute; both emit billing events. A
-        duplicate delivery (``event.duplicate``), another event type, or an
-        event about a charge billing did not make is ignored.
+        ``dispute.opened`` records the dispute; both emit billing events.
+        Another event type, or an event about a charge billing did not make,
+        is ignored. A duplicate delivery (``event.duplicate``) is handled like
+        the first one and finds everything already done, so that a first
+        reaction that failed is completed by the provider's redelivery.
 
         :raises InvalidRequest: ``event`` is not a :class:`~paygate.models.WebhookEvent`.
         """
@@ -153,8 +157,6 @@ class Reactions(BillingCore):
         def ignored(reason: str, **kw: Any) -> WebhookReaction:
             return WebhookReaction(event.id, event.type, Reaction.IGNORED, reason, **kw)
 
-        if event.duplicate:
-            return ignored("a duplicate delivery: already handled")
         if event.type not in ("payment.refunded", "dispute.opened"):
             return ignored(f"billing does not react to {event.type}")
         tx = self._charge_of(event)
@@ -320,6 +322,13 @@ class Reactions(BillingCore):
         amount = event.amount  # a dispute may be for part of the charge: never guessed
         now = self.now()
         with self.store.write() as conn:
+            # A redelivery finds the row its first delivery wrote.
+            seen = conn.execute(
+                select(disputes_table.c.id).where(
+                    disputes_table.c.provider == event.provider,
+                    disputes_table.c.provider_event_id == event.id,
+                )
+            ).first()
             conn.execute(
                 self.store._insert(disputes_table).values(
                     id=new_id("dsp"),
@@ -365,8 +374,8 @@ class Reactions(BillingCore):
         return WebhookReaction(
             event.id,
             event.type,
-            Reaction.DISPUTE_RECORDED,
-            "dispute recorded",
+            Reaction.DISPUTE_RECORDED if seen is None else Reaction.IGNORED,
+            "dispute recorded" if seen is None else "dispute already recorded",
             account_id=inv.account_id,
             invoice_id=inv.id,
             transaction_id=tx.id,
