@@ -84,6 +84,13 @@ FR: dict[str, str] = {
     "Next charge": "Prochain prélèvement",
     "Charged on {date}": "Prélevé le {date}",
     "Nothing will be charged.": "Rien ne sera prélevé.",
+    "Open disputes": "Litiges en cours",
+    "Your bank disputes these payments. We will get in touch; there is nothing to do here.": (
+        "Votre banque conteste ces paiements. Nous vous contacterons ; "
+        "vous n’avez rien à faire ici."
+    ),
+    "Opened on {date} for {amount}": "Ouvert le {date} pour {amount}",
+    "Opened on {date}": "Ouvert le {date}",
     "Total": "Total",
     "Payment method": "Mode de paiement",
     "No payment method yet.": "Aucun mode de paiement pour le moment.",
