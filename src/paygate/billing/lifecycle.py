@@ -1,31 +1,70 @@
-"""A subscription's lifecycle: cancel, reactivate, freeze and unfreeze."""
+"""A subscription's lifecycle: cancel (with a prorated refund when now),
+reactivate, freeze and unfreeze.
+
+Money moves back the way collection charges it: a short transaction writes a
+credit record (a draft with negative lines, each linked to the paid line it
+credits, so the credit is counted against that line at once); the refund
+runs outside any transaction, with a key derived from the record
+(``paygate-billing:{record}:refund``); a second short transaction marks the
+record refunded. A crash in between is settled by calling ``cancel`` again
+or by the next ``run_once``, which refunds again *with the same key*: the
+ledger answers with the first refund, never a second one.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, update
+from sqlalchemy import Connection, and_, exists, literal, select, update
 
 from paygate.billing.errors import (
     InvalidTransition,
+    StalePreview,
 )
 from paygate.billing.models import (
     Account,
     Action,
     Actor,
     BillingState,
+    DraftLine,
     Entitlement,
+    Invoice,
     Subscription,
 )
 from paygate.billing.periods import Period, local_date, local_midnight, zone
-from paygate.billing.store import OPEN
+from paygate.billing.planner import fingerprint, lines_digest, proration_lines
+from paygate.billing.proration import ProrationPolicy
+from paygate.billing.store import DRAFT, OPEN, PAID, REFUNDED, VOID
 from paygate.billing.subscribing import Subscribing
 from paygate.errors import (
     InvalidRequest,
+    OperationInProgress,
+    PaygateError,
+    ProviderUnavailable,
 )
 from paygate.ledger.billing_schema import (
+    invoice_lines,
     invoices,
 )
+from paygate.ledger.invoices_schema import documents
+from paygate.money import Money
+from paygate.redaction import get_logger
+
+if TYPE_CHECKING:
+    from paygate.billing.previews import Preview
+
+log = get_logger(__name__)
+
+#: What an immediate cancel pays back: the unused part of the paid period
+#: (under the ``paygate_billing_proration`` policy for change ``"cancel"``),
+#: or nothing.
+CANCEL_REFUNDS = ("prorated", "none")
+#: The reason of a cancel's credit record (a billing invoice with a negative total).
+CANCEL_CREDIT = "cancel"
+#: Who issues the credit note (381) of a cancel's refund: billing itself.
+_BILLING = Actor.staff_member("paygate-billing")
+_REFUND_REASON = "Unused part of the period, subscription canceled"
 
 #: Longest freeze the default policy allows (the seed: 60 or 90 days).
 MAX_FREEZE_DAYS = 90
@@ -42,20 +81,126 @@ class Lifecycle(Subscribing):
             .values(next_attempt_at=None)
         )
 
-    def cancel(self, actor: Actor, subscription_id: str, *, at: str = "period_end") -> Subscription:
-        """Cancel at the period end (access until then) or now (access ends now;
-        nothing is refunded here: credit notes belong to the invoices layer)."""
+    def cancel(
+        self,
+        actor: Actor,
+        subscription_id: str,
+        *,
+        at: str = "period_end",
+        refund: str = "prorated",
+    ) -> Subscription:
+        """Cancel at the period end (access until then, nothing refunded) or now.
+
+        ``at="now"`` ends access now and, with ``refund="prorated"`` (the
+        default), pays back the unused part of the paid period: each paid
+        line of the current period is credited from what it charged (minus
+        what earlier credits already gave back) under the proration policy
+        the ``paygate_billing_proration`` hook names for change ``"cancel"``
+        (``none``: nothing), and refunded on the charge that paid it.
+        ``refund="none"`` keeps the money. The credit record shows in the
+        account's invoices (reason ``cancel``, status ``refunded``) and, when
+        the paid invoice has a legal document, a credit note (381) links to it.
+
+        Calling ``cancel`` again on a subscription whose refund had no answer
+        (or crashed) finishes that refund, with the same key, and returns."""
         if at not in ("period_end", "now"):
             raise InvalidRequest("at must be 'period_end' or 'now'", param="at")
+        if refund not in CANCEL_REFUNDS:
+            raise InvalidRequest("refund must be 'prorated' or 'none'", param="refund")
+        self._cancel(actor, subscription_id, at=at, refund=refund, expect=None)
+        return (
+            self.subscription(actor, subscription_id)
+            if not actor.staff
+            else self._get(subscription_id)
+        )
+
+    def preview_cancel(self, actor: Actor, subscription_id: str) -> Preview:
+        """What ``cancel(at="now")`` would pay back, line by line (negative
+        amounts); hand it to :meth:`apply` to cancel now exactly so."""
+        from paygate.billing.previews import Preview
+
+        now = self.now()
+        with self.store.read() as conn:
+            sub = self.store.subscription(conn, subscription_id)
+            acct = self.store.account(conn, sub.account_id)
+            self._authorize(actor, Action.CANCEL, acct)
+            if sub.billing_state is BillingState.CANCELED:
+                raise InvalidTransition(f"subscription {sub.id} is already canceled")
+            policy, plan = self._cancel_credits(conn, acct, sub, now, "prorated")
+        lines = tuple(ln for _, group in plan for ln in group)
+        return Preview(
+            kind="cancel",
+            subscription_id=sub.id,
+            timing="now",
+            policy=policy.value,
+            lines=lines,
+            total=sum((ln.amount for ln in lines), Money.zero(acct.currency)),
+            effective=local_date(now, zone(acct.timezone)),
+            params={"refund": "prorated"},
+            fingerprint=self._cancel_fingerprint(sub, policy, lines),
+        )
+
+    @staticmethod
+    def _cancel_fingerprint(
+        sub: Subscription, policy: ProrationPolicy, lines: tuple[DraftLine, ...]
+    ) -> str:
+        return fingerprint("cancel", sub.id, sub.version, policy.value, lines_digest(lines))
+
+    def _apply_cancel(self, actor: Actor, preview: Preview) -> Subscription:
+        """``apply`` of a :meth:`preview_cancel`: refused if it would now refund otherwise."""
+        self._cancel(
+            actor, preview.subscription_id, at="now", refund="prorated", expect=preview.fingerprint
+        )
+        return self._get(preview.subscription_id)
+
+    def _cancel(
+        self, actor: Actor, subscription_id: str, *, at: str, refund: str, expect: str | None
+    ) -> None:
         now = self.now()
         with self.store.write() as conn:
             sub = self.store.subscription(conn, subscription_id, lock=True)
             acct = self.store.account(conn, sub.account_id)
             self._authorize(actor, Action.CANCEL, acct)
             if sub.billing_state is BillingState.CANCELED:
-                raise InvalidTransition(f"subscription {sub.id} is already canceled")
-            self._stop_retries(conn, sub)
-            if at == "now" or sub.billing_state is BillingState.FROZEN:
+                if expect is None and self._unsettled(conn, sub.id):
+                    settle_only = True
+                else:
+                    raise InvalidTransition(f"subscription {sub.id} is already canceled")
+            else:
+                settle_only = False
+            if not settle_only:
+                self._stop_retries(conn, sub)
+            if settle_only:
+                pass
+            elif at == "now" or sub.billing_state is BillingState.FROZEN:
+                # Only an active subscription's paid period is refunded now (a
+                # frozen one keeps its unused days for a resume it will not get:
+                # see docs/billing.md).
+                credits: list[tuple[str, list[DraftLine]]] = []
+                if at == "now" and sub.billing_state is BillingState.ACTIVE:
+                    policy, credits = self._cancel_credits(conn, acct, sub, now, refund)
+                    if expect is not None and expect != self._cancel_fingerprint(
+                        sub, policy, tuple(ln for _, group in credits for ln in group)
+                    ):
+                        raise StalePreview(
+                            "this preview of cancel is stale (the subscription or the date "
+                            "changed since): preview again"
+                        )
+                refunded = Money.zero(acct.currency)
+                for paid_invoice, lines in credits:
+                    record = self.store.create_draft(
+                        conn,
+                        dedupe_key=f"{sub.id}:{CANCEL_CREDIT}:{paid_invoice}",
+                        account_id=acct.id,
+                        subscription_id=sub.id,
+                        reason=CANCEL_CREDIT,
+                        currency=acct.currency,
+                        lines=lines,
+                        now=now,
+                        period=(sub.period_index, sub.period_start, sub.period_end),
+                        credit=True,
+                    )
+                    refunded -= record.total
                 self.store.update_subscription(
                     conn,
                     sub,
@@ -71,7 +216,7 @@ class Lifecycle(Subscribing):
                     acct.id,
                     f"{sub.id}:canceled",
                     subscription_id=sub.id,
-                    payload={"by": actor.ref, "at": "now"},
+                    payload={"by": actor.ref, "at": "now", "refund": str(refunded)},
                 )
             else:
                 self.store.update_subscription(conn, sub, now, cancel_at_period_end=True)
@@ -83,12 +228,191 @@ class Lifecycle(Subscribing):
                     subscription_id=sub.id,
                     payload={"by": actor.ref, "at": sub.period_end.isoformat()},
                 )
-        self._deliver()
-        return (
-            self.subscription(actor, subscription_id)
-            if not actor.staff
-            else self._get(subscription_id)
+        self._settle_refunds(subscription_id)
+
+    # -- a cancel's refund: plan, settle, document ------------------------------------
+    def _cancel_credits(
+        self, conn: Connection, acct: Account, sub: Subscription, now: datetime, refund: str
+    ) -> tuple[ProrationPolicy, list[tuple[str, list[DraftLine]]]]:
+        """The credit lines of a cancel now, grouped by the paid invoice whose
+        charge each gives back (one refund per charge)."""
+        if refund == "none":
+            return ProrationPolicy.NONE, []
+        policy = self._policy(acct, sub, "cancel")
+        if policy is ProrationPolicy.NONE:
+            return policy, []
+        from paygate.billing.previews import _line_from_row
+
+        # What paid invoices of this subscription charged for the current
+        # period (the renewal, then upgrades and add-ons bought in it).
+        rows = conn.execute(
+            select(invoice_lines, invoices.c.currency.label("invoice_currency"))
+            .join(invoices, invoices.c.id == invoice_lines.c.invoice_id)
+            .where(
+                and_(
+                    invoices.c.subscription_id == sub.id,
+                    invoices.c.status == PAID,
+                    invoices.c.transaction_id.is_not(None),
+                    invoice_lines.c.kind.in_(("recurring", "proration_debit")),
+                    invoice_lines.c.period_end == sub.period_end,
+                )
+            )
+            .order_by(invoices.c.created_at, invoices.c.id, invoice_lines.c.position)
+        ).all()
+        charged: dict[str, list[Any]] = {}
+        for r in rows:
+            charged.setdefault(r.invoice_id, []).append(_line_from_row(r, r.invoice_currency))
+        credited = self.store.credited(conn, [ln.id for group in charged.values() for ln in group])
+        out: list[tuple[str, list[DraftLine]]] = []
+        for invoice_id, group in charged.items():
+            lines = proration_lines(
+                policy=policy,
+                tz=zone(acct.timezone),
+                at=now,
+                period=self._period(sub),
+                charged=group,
+                credited=credited,
+                new_net=None,
+                new_offer=None,
+                new_item_id=None,
+                new_version=None,
+            )
+            if lines:
+                lines += self._taxes(acct, lines)
+                if sum(ln.amount.minor_units for ln in lines) < 0:
+                    out.append((invoice_id, lines))
+        return policy, out
+
+    def _unsettled(self, conn: Connection, sub_id: str | None = None) -> list[str]:
+        """Cancel credit records whose refund is not done yet."""
+        q = select(invoices.c.id).where(
+            and_(invoices.c.reason == CANCEL_CREDIT, invoices.c.status == DRAFT)
         )
+        if sub_id is not None:
+            q = q.where(invoices.c.subscription_id == sub_id)
+        return [r[0] for r in conn.execute(q.order_by(invoices.c.created_at)).all()]
+
+    def _settle_refunds(self, sub_id: str | None = None) -> int:
+        """Refund every cancel credit not refunded yet (of one subscription,
+        or all: the renewal runner), then issue their credit notes. Returns
+        how many were refunded now."""
+        with self.store.read() as conn:
+            pending = self._unsettled(conn, sub_id)
+        done = sum(1 for record in pending if self._refund_credit(record).status == REFUNDED)
+        self._deliver()  # issues the paid invoices' 380s first, if due
+        self._credit_notes_due(sub_id)
+        return done
+
+    def _refund_credit(self, record_id: str) -> Invoice:
+        with self.store.read() as conn:
+            record = self.store.invoice(conn, record_id)
+            if record.status != DRAFT or not record.lines:
+                return record
+            first = record.lines[0].credits_line_id
+            paid_id = conn.execute(
+                select(invoice_lines.c.invoice_id).where(invoice_lines.c.id == first)
+            ).scalar_one()
+            paid = self.store.invoice(conn, paid_id)
+        assert paid.transaction_id is not None  # only charged invoices are credited
+        amount = Money.from_minor(-record.total.minor_units, record.currency)
+        error: str | None = None
+        refund_id: str | None = None
+        try:
+            tx = self.payments.refund(
+                paid.transaction_id,
+                amount,
+                reason=_REFUND_REASON,
+                idempotency_key=f"paygate-billing:{record.id}:refund",
+            )
+            # The refund this key made (a replay answers with the same one).
+            mine = [r for r in tx.refunds if r.amount == amount]
+            refund_id = (mine or tx.refunds)[-1].id if tx.refunds else tx.id
+        except (ProviderUnavailable, OperationInProgress):
+            return record  # no answer: the next cancel call or run asks again, same key
+        except PaygateError as exc:
+            error = exc.code.value
+        now = self.now()
+        with self.store.write() as conn:
+            record = self.store.invoice(conn, record_id, lock=True)
+            if record.status != DRAFT:
+                return record
+            if refund_id is None:
+                # Refused for good (the charge was refunded by other means...):
+                # the credit is voided, so the line can still be credited, and
+                # staff hear of it.
+                record = self.store.finalize(
+                    conn, record, series=self._series(record), status=VOID, now=now
+                )
+                self._emit(
+                    conn,
+                    "refund.failed",
+                    record.account_id,
+                    f"{record.id}:refund_failed",
+                    subscription_id=record.subscription_id,
+                    invoice_id=record.id,
+                    payload={"error": error, "amount": str(amount), "paid_invoice": paid.id},
+                )
+                return self.store.invoice(conn, record_id)
+            record = self.store.finalize(
+                conn, record, series=self._series(record), status=REFUNDED, now=now
+            )
+            self.store.update_invoice(
+                conn,
+                record,
+                amount_paid_minor=record.total.minor_units,
+                transaction_id=refund_id,
+                closed_at=now,
+            )
+            self._emit(
+                conn,
+                "invoice.refunded",
+                record.account_id,
+                f"{record.id}:refunded",
+                subscription_id=record.subscription_id,
+                invoice_id=record.id,
+                payload={"amount": str(amount), "paid_invoice": paid.id, "refund": refund_id},
+            )
+            return self.store.invoice(conn, record_id)
+
+    def _credit_notes_due(self, sub_id: str | None = None) -> None:
+        """The credit note (381) of each refunded cancel credit whose paid
+        invoice has its 380 and that has no credit note yet (keyed by the
+        refund: issued once)."""
+        if not self.invoices.ready():
+            return
+        noted = exists().where(
+            documents.c.source_key == literal("refund:") + invoices.c.transaction_id
+        )
+        q = select(invoices.c.id).where(
+            and_(invoices.c.reason == CANCEL_CREDIT, invoices.c.status == REFUNDED, ~noted)
+        )
+        if sub_id is not None:
+            q = q.where(invoices.c.subscription_id == sub_id)
+        with self.store.read() as conn:
+            found = []
+            for (record_id,) in conn.execute(q).all():
+                record = self.store.invoice(conn, record_id)
+                paid_id = conn.execute(
+                    select(invoice_lines.c.invoice_id).where(
+                        invoice_lines.c.id == record.lines[0].credits_line_id
+                    )
+                ).scalar_one()
+                doc_id = conn.execute(
+                    select(documents.c.id).where(documents.c.source_key == f"inv:{paid_id}")
+                ).scalar_one_or_none()
+                if doc_id is not None:
+                    found.append((record, doc_id))
+        for record, doc_id in found:
+            try:
+                self.invoices.credit_refund(
+                    _BILLING,
+                    doc_id,
+                    Money.from_minor(-record.total.minor_units, record.currency),
+                    transaction_id=str(record.transaction_id),
+                    reason=_REFUND_REASON,
+                )
+            except PaygateError as exc:
+                log.warning("credit note for %s not issued: %s", record.id, exc)
 
     def reactivate(self, actor: Actor, subscription_id: str) -> Subscription:
         """Take back a cancel-at-period-end before the period ends."""
@@ -193,4 +517,4 @@ class Lifecycle(Subscribing):
         )
 
 
-__all__ = ["MAX_FREEZE_DAYS", "Lifecycle"]
+__all__ = ["CANCEL_CREDIT", "CANCEL_REFUNDS", "MAX_FREEZE_DAYS", "Lifecycle"]

@@ -390,6 +390,8 @@ def run_once(
         # pending: reconcile asks the gateway what happened, after which the
         # same key answers with the outcome (or may be sent again).
         billing.payments.reconcile(pending_older_than=reconcile_after)
+    # A cancel's refund that crashed or had no answer: again, with its key.
+    report.refunded += billing._settle_refunds()
     try:
         # Claim until nothing is due: a subscription behind by several periods
         # renews one period per claim (each step moves its next action
