@@ -32,6 +32,8 @@ PUBLIC: dict[str, str] = {
     "grant_nonprofit": "(self, actor: 'Actor', account_id: 'str', granted: 'bool' = True) "
     "-> 'Account'",
     "now": "(self) -> 'datetime'",
+    # issue 18: settle an open or uncollectible invoice now
+    "pay": "(self, actor: 'Actor', invoice_id: 'str') -> 'Invoice'",
     "preview_add_addon": "(self, actor: 'Actor', subscription_id: 'str', addon: 'str', *, "
     "quantity: 'int' = 1) -> 'Preview'",
     "preview_change": "(self, actor: 'Actor', subscription_id: 'str', *, "

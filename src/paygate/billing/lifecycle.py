@@ -414,6 +414,47 @@ class Lifecycle(Subscribing):
             except PaygateError as exc:
                 log.warning("credit note for %s not issued: %s", record.id, exc)
 
+    def release(self, actor: Actor, subscription_id: str) -> Subscription:
+        """Take a subscription parked for review (``needs_review``: the
+        renewal safety bound, a billing error) back to active: billing staff
+        only (``Action.RELEASE``). Its next action is its period end, or an
+        open invoice's retry, computed as the runner does."""
+        from paygate.billing.runner import _next_action
+
+        now = self.now()
+        with self.store.write() as conn:
+            sub = self.store.subscription(conn, subscription_id, lock=True)
+            acct = self.store.account(conn, sub.account_id)
+            self._authorize(actor, Action.RELEASE, acct)
+            if sub.billing_state is not BillingState.NEEDS_REVIEW:
+                raise InvalidTransition(f"subscription {sub.id} is not parked for review")
+            why = sub.review_reason
+            self.store.update_subscription(
+                conn,
+                sub,
+                now,
+                billing_state=BillingState.ACTIVE.value,
+                review_reason=None,
+                lease_owner=None,
+                lease_until=None,
+            )
+            self.store.update_subscription(
+                conn,
+                self.store.subscription(conn, sub.id),
+                now,
+                next_action_at=_next_action(self._whole(), conn, sub.id, zone(acct.timezone)),
+            )
+            self._emit(
+                conn,
+                "subscription.released",
+                acct.id,
+                f"{sub.id}:released:{sub.version}",
+                subscription_id=sub.id,
+                payload={"by": actor.ref, "was": (why or "")[:500]},
+            )
+        self._deliver()
+        return self._get(subscription_id)
+
     def reactivate(self, actor: Actor, subscription_id: str) -> Subscription:
         """Take back a cancel-at-period-end before the period ends."""
         now = self.now()

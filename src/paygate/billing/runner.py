@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from paygate.billing.collection import UNKNOWN_BACKOFF
 from paygate.billing.errors import RunnerBusy, StalePreview
 from paygate.billing.models import BillingState, Entitlement
+from paygate.billing.parking import settle_parked
 from paygate.billing.periods import local_midnight, zone
 from paygate.billing.store import DRAFT, OPEN, new_id
 from paygate.errors import PaygateError
@@ -392,6 +393,8 @@ def run_once(
         billing.payments.reconcile(pending_older_than=reconcile_after)
     # A cancel's refund that crashed or had no answer: again, with its key.
     report.refunded += billing._settle_refunds()
+    # A parked subscription's charge that went through before it was parked.
+    report.settled += settle_parked(billing)
     try:
         # Claim until nothing is due: a subscription behind by several periods
         # renews one period per claim (each step moves its next action
