@@ -69,6 +69,29 @@ def test_cancel_after_an_upgrade_credits_each_charge_once(billing: Billing, cloc
     assert billing.payments.transaction(upgrade.transaction_id).refunded == USD("15.00")
 
 
+def test_cancel_soon_after_an_upgrade_refunds_more_than_the_upgrade_charged(
+    billing: Billing, clock: Clock
+) -> None:
+    acct = account_with_card(billing)
+    sub = billing.subscribe(OWNER, acct, "webinar/s25", idempotency_key="s")  # 30.00
+    clock.set(2027, 2, 14)
+    billing.apply(OWNER, billing.preview_change(OWNER, sub.id, plan="webinar/s100"))
+    first, upgrade = billing.invoices(OWNER, acct)
+    assert upgrade.total == USD("15.00")  # a 30.00 debit minus the 15.00 credit
+    billing.cancel(OWNER, sub.id, at="now")  # the same day: s100 not used at all
+    # Paid 45.00, used 15.00 (s25, Jan 31 - Feb 14): 30.00 back. The upgrade's
+    # charge can only give back its 15.00; the renewal's charge the rest.
+    records = _records(billing, acct)
+    assert sorted(r.total.amount for r in records) == [-15, -15]
+    assert all(r.status == "refunded" for r in records)
+    assert first.transaction_id and upgrade.transaction_id
+    assert billing.payments.transaction(upgrade.transaction_id).refunded == USD("15.00")
+    assert billing.payments.transaction(first.transaction_id).refunded == USD("15.00")
+    # every credit line names the upgrade's debit line it gives back
+    debit = next(ln for ln in upgrade.lines if ln.kind == "proration_debit")
+    assert {ln.credits_line_id for r in records for ln in r.lines} == {debit.id}
+
+
 def test_cancel_now_without_refund_and_under_a_none_policy_keeps_the_money(
     billing: Billing, clock: Clock
 ) -> None:

@@ -13,6 +13,7 @@ ledger answers with the first refund, never a second one.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -246,7 +247,11 @@ class Lifecycle(Subscribing):
         # What paid invoices of this subscription charged for the current
         # period (the renewal, then upgrades and add-ons bought in it).
         rows = conn.execute(
-            select(invoice_lines, invoices.c.currency.label("invoice_currency"))
+            select(
+                invoice_lines,
+                invoices.c.currency.label("invoice_currency"),
+                invoices.c.transaction_id.label("invoice_transaction"),
+            )
             .join(invoices, invoices.c.id == invoice_lines.c.invoice_id)
             .where(
                 and_(
@@ -260,12 +265,14 @@ class Lifecycle(Subscribing):
             .order_by(invoices.c.created_at, invoices.c.id, invoice_lines.c.position)
         ).all()
         charged: dict[str, list[Any]] = {}
+        transaction_of: dict[str, str] = {}
         for r in rows:
             charged.setdefault(r.invoice_id, []).append(_line_from_row(r, r.invoice_currency))
+            transaction_of[r.invoice_id] = r.invoice_transaction
         credited = self.store.credited(conn, [ln.id for group in charged.values() for ln in group])
-        out: list[tuple[str, list[DraftLine]]] = []
+        wanted: dict[str, list[DraftLine]] = {}
         for invoice_id, group in charged.items():
-            lines = proration_lines(
+            wanted[invoice_id] = proration_lines(
                 policy=policy,
                 tz=zone(acct.timezone),
                 at=now,
@@ -277,11 +284,43 @@ class Lifecycle(Subscribing):
                 new_item_id=None,
                 new_version=None,
             )
+        # Each part goes back on a charge that can take it. A line's credit
+        # can exceed its own invoice's charge: an upgrade's invoice charged
+        # its debit minus the old plan's credit, so cancelling soon after it
+        # owes more than that charge; the rest goes back on the period's
+        # other charges (the renewal's), never beyond what each has left.
+        spare = {
+            i: self.payments.transaction(transaction_of[i]).refundable.minor_units for i in charged
+        }
+        ccy = acct.currency
+        placed: dict[str, list[DraftLine]] = {i: [] for i in charged}
+        for invoice_id, lines in wanted.items():
+            for line in lines:
+                owed = -line.amount.minor_units
+                for target in [invoice_id, *(i for i in charged if i != invoice_id)]:
+                    take = min(owed, spare[target])
+                    if take <= 0:
+                        continue
+                    spare[target] -= take
+                    owed -= take
+                    placed[target].append(replace(line, amount=Money.from_minor(-take, ccy)))
+                    if not owed:
+                        break
+        out: list[tuple[str, list[DraftLine]]] = []
+        for invoice_id, lines in placed.items():
             if lines:
                 lines += self._taxes(acct, lines)
                 if sum(ln.amount.minor_units for ln in lines) < 0:
                     out.append((invoice_id, lines))
         return policy, out
+
+    def _paid_invoice_of(self, conn: Connection, record_id: str) -> Invoice:
+        """The paid invoice whose charge a cancel credit record refunds (named
+        by its dedupe key, ``{subscription}:cancel:{paid invoice}``)."""
+        key = conn.execute(
+            select(invoices.c.dedupe_key).where(invoices.c.id == record_id)
+        ).scalar_one()
+        return self.store.invoice(conn, str(key).rsplit(":", 1)[1])
 
     def _unsettled(self, conn: Connection, sub_id: str | None = None) -> list[str]:
         """Cancel credit records whose refund is not done yet."""
@@ -306,13 +345,9 @@ class Lifecycle(Subscribing):
     def _refund_credit(self, record_id: str) -> Invoice:
         with self.store.read() as conn:
             record = self.store.invoice(conn, record_id)
-            if record.status != DRAFT or not record.lines:
+            if record.status != DRAFT:
                 return record
-            first = record.lines[0].credits_line_id
-            paid_id = conn.execute(
-                select(invoice_lines.c.invoice_id).where(invoice_lines.c.id == first)
-            ).scalar_one()
-            paid = self.store.invoice(conn, paid_id)
+            paid = self._paid_invoice_of(conn, record.id)
         assert paid.transaction_id is not None  # only charged invoices are credited
         amount = Money.from_minor(-record.total.minor_units, record.currency)
         error: str | None = None
@@ -392,11 +427,7 @@ class Lifecycle(Subscribing):
             found = []
             for (record_id,) in conn.execute(q).all():
                 record = self.store.invoice(conn, record_id)
-                paid_id = conn.execute(
-                    select(invoice_lines.c.invoice_id).where(
-                        invoice_lines.c.id == record.lines[0].credits_line_id
-                    )
-                ).scalar_one()
+                paid_id = self._paid_invoice_of(conn, record.id).id
                 doc_id = conn.execute(
                     select(documents.c.id).where(documents.c.source_key == f"inv:{paid_id}")
                 ).scalar_one_or_none()
