@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, exists, literal, select, update
+from sqlalchemy import Connection, and_, exists, func, literal, select, update
 
 from paygate.billing.errors import (
     InvalidTransition,
@@ -415,24 +415,23 @@ class Lifecycle(Subscribing):
         refund: issued once)."""
         if not self.invoices.ready():
             return
-        noted = exists().where(
-            documents.c.source_key == literal("refund:") + invoices.c.transaction_id
+        notes = documents.alias("notes")
+        noted = exists().where(notes.c.source_key == literal("refund:") + invoices.c.transaction_id)
+        # The paid invoice's 380, found in SQL: the record's dedupe key is
+        # "{subscription}:cancel:{paid invoice}" and the 380's source key
+        # "inv:{paid invoice}".
+        paid_id = func.replace(
+            invoices.c.dedupe_key, invoices.c.subscription_id + literal(f":{CANCEL_CREDIT}:"), ""
         )
-        q = select(invoices.c.id).where(
-            and_(invoices.c.reason == CANCEL_CREDIT, invoices.c.status == REFUNDED, ~noted)
+        q = (
+            select(invoices.c.id, documents.c.id.label("doc_id"))
+            .join(documents, documents.c.source_key == literal("inv:") + paid_id)
+            .where(and_(invoices.c.reason == CANCEL_CREDIT, invoices.c.status == REFUNDED, ~noted))
         )
         if sub_id is not None:
             q = q.where(invoices.c.subscription_id == sub_id)
         with self.store.read() as conn:
-            found = []
-            for (record_id,) in conn.execute(q).all():
-                record = self.store.invoice(conn, record_id)
-                paid_id = self._paid_invoice_of(conn, record.id).id
-                doc_id = conn.execute(
-                    select(documents.c.id).where(documents.c.source_key == f"inv:{paid_id}")
-                ).scalar_one_or_none()
-                if doc_id is not None:
-                    found.append((record, doc_id))
+            found = [(self.store.invoice(conn, r.id), str(r.doc_id)) for r in conn.execute(q).all()]
         for record, doc_id in found:
             try:
                 self.invoices.credit_refund(
