@@ -162,18 +162,15 @@ class Lifecycle(Subscribing):
             sub = self.store.subscription(conn, subscription_id, lock=True)
             acct = self.store.account(conn, sub.account_id)
             self._authorize(actor, Action.CANCEL, acct)
-            if sub.billing_state is BillingState.CANCELED:
-                if expect is None and self._unsettled(conn, sub.id):
-                    settle_only = True
-                else:
-                    raise InvalidTransition(f"subscription {sub.id} is already canceled")
-            else:
-                settle_only = False
-            if not settle_only:
-                self._stop_retries(conn, sub)
+            # Canceled already: a call again only finishes a refund left
+            # pending (no answer, a crash), with the same key.
+            settle_only = sub.billing_state is BillingState.CANCELED
+            if settle_only and (expect is not None or not self._unsettled(conn, sub.id)):
+                raise InvalidTransition(f"subscription {sub.id} is already canceled")
             if settle_only:
                 pass
             elif at == "now" or sub.billing_state is BillingState.FROZEN:
+                self._stop_retries(conn, sub)
                 # Only an active subscription's paid period is refunded now (a
                 # frozen one keeps its unused days for a resume it will not get:
                 # see docs/billing.md).
@@ -220,6 +217,7 @@ class Lifecycle(Subscribing):
                     payload={"by": actor.ref, "at": "now", "refund": str(refunded)},
                 )
             else:
+                self._stop_retries(conn, sub)
                 self.store.update_subscription(conn, sub, now, cancel_at_period_end=True)
                 self._emit(
                     conn,
@@ -230,6 +228,8 @@ class Lifecycle(Subscribing):
                     payload={"by": actor.ref, "at": sub.period_end.isoformat()},
                 )
         self._settle_refunds(subscription_id)
+        self._deliver()  # the events, and the paid invoices' 380s if due
+        self._credit_notes_due(subscription_id)
 
     # -- a cancel's refund: plan, settle, document ------------------------------------
     def _cancel_credits(
@@ -333,14 +333,12 @@ class Lifecycle(Subscribing):
 
     def _settle_refunds(self, sub_id: str | None = None) -> int:
         """Refund every cancel credit not refunded yet (of one subscription,
-        or all: the renewal runner), then issue their credit notes. Returns
-        how many were refunded now."""
+        or all: the renewal runner). Returns how many were refunded now; the
+        caller delivers events and then issues credit notes
+        (:meth:`_credit_notes_due`, after the 380s are issued)."""
         with self.store.read() as conn:
             pending = self._unsettled(conn, sub_id)
-        done = sum(1 for record in pending if self._refund_credit(record).status == REFUNDED)
-        self._deliver()  # issues the paid invoices' 380s first, if due
-        self._credit_notes_due(sub_id)
-        return done
+        return sum(1 for record in pending if self._refund_credit(record).status == REFUNDED)
 
     def _refund_credit(self, record_id: str) -> Invoice:
         with self.store.read() as conn:

@@ -412,6 +412,7 @@ def run_once(
         if single:
             _release_lock(billing, worker)
     billing._deliver()
+    billing._credit_notes_due()  # cancel refunds' 381s, once their 380s exist
     return report
 
 
