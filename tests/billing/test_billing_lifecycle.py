@@ -257,6 +257,20 @@ def test_dunning_can_end_past_due_and_a_new_card_restores_it(
     assert restored.next_action_at is not None
 
 
+def test_after_a_past_due_end_renewals_go_on(payments: paygate.Payments, clock: Clock) -> None:
+    billing = Billing(payments, clock=clock)
+    billing.payments.plugin_manager.register(DunningEnd("past_due"))
+    acct = account_with_card(billing)
+    sub = billing.subscribe(OWNER, acct, "webinar/s25", idempotency_key="s")
+    _fail_all_retries(billing, clock, acct)  # the March invoice is given up on
+    assert billing.subscription(OWNER, sub.id).status == "past_due"
+    clock.set(2027, 3, 31, hour=23)
+    billing.run_once()
+    renewals = [i for i in billing.invoices(OWNER, acct) if i.reason == "renewal"]
+    assert len(renewals) == 2  # April was invoiced and tried
+    assert renewals[-1].attempt_count == 1
+
+
 def test_dunning_can_end_frozen(billing: Billing, clock: Clock) -> None:
     billing.payments.plugin_manager.register(DunningEnd("freeze"))
     acct = account_with_card(billing)

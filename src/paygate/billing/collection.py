@@ -410,7 +410,9 @@ class Collection(BillingCore):
         ).first()
         if still_owed is not None:
             return
-        if sub.billing_state is BillingState.FROZEN and was_given_up:
+        # A dunning freeze has no end date (a freeze the owner asked for has
+        # one, and paying does not cut it short).
+        if sub.billing_state is BillingState.FROZEN and was_given_up and sub.frozen_until is None:
             acct = self.store.account(conn, sub.account_id)
             self._whole()._resume(conn, sub, acct, now)
             sub = self.store.subscription(conn, sub.id)

@@ -16,6 +16,10 @@
 
 A safety bound parks a subscription that would get more than
 ``Billing.safety_bound`` renewal invoices in 24 hours (``needs_review``).
+A parked subscription is never charged, but a charge of its that had gone
+through is settled (:mod:`paygate.billing.parking`); each run also finishes
+the refunds of immediate cancels left without an answer
+(:mod:`paygate.billing.lifecycle`).
 """
 
 from __future__ import annotations
@@ -391,11 +395,11 @@ def run_once(
         # pending: reconcile asks the gateway what happened, after which the
         # same key answers with the outcome (or may be sent again).
         billing.payments.reconcile(pending_older_than=reconcile_after)
-    # A cancel's refund that crashed or had no answer: again, with its key.
-    report.refunded += billing._settle_refunds()
-    # A parked subscription's charge that went through before it was parked.
-    report.settled += settle_parked(billing)
     try:
+        # A cancel's refund that crashed or had no answer: again, with its key.
+        report.refunded += billing._settle_refunds()
+        # A parked subscription's charge that went through before it was parked.
+        report.settled += settle_parked(billing)
         # Claim until nothing is due: a subscription behind by several periods
         # renews one period per claim (each step moves its next action
         # forward, or parks it), so the loop ends.
