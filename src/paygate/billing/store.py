@@ -47,8 +47,11 @@ from paygate.money import Money
 
 #: Invoice statuses. ``draft`` has no number; the others are final.
 DRAFT, OPEN, PAID, UNCOLLECTIBLE, VOID = "draft", "open", "paid", "uncollectible", "void"
+#: A credit record (negative total, e.g. a cancel's unused part) whose money went back.
+REFUNDED = "refunded"
 _ALLOWED = {
-    DRAFT: {DRAFT, OPEN, PAID},
+    DRAFT: {DRAFT, OPEN, PAID, REFUNDED, VOID},
+    REFUNDED: {REFUNDED},
     OPEN: {OPEN, PAID, UNCOLLECTIBLE, VOID},
     UNCOLLECTIBLE: {UNCOLLECTIBLE, PAID, VOID},
     PAID: {PAID},
@@ -342,9 +345,11 @@ class Store:
         lines: Sequence[DraftLine],
         now: datetime,
         period: tuple[int, Any, Any] | None = None,
+        credit: bool = False,
     ) -> Invoice:
         """A draft invoice with its lines, or the invoice already made under
-        ``dedupe_key`` (a re-run of the same period makes nothing new)."""
+        ``dedupe_key`` (a re-run of the same period makes nothing new).
+        ``credit``: a credit record, whose total is negative (what goes back)."""
         existing = self.invoice_by_key(conn, dedupe_key)
         if existing is not None:
             return existing
@@ -353,8 +358,12 @@ class Store:
             if line.amount.currency != currency:
                 raise InvalidRequest(f"a {line.amount.currency} line on a {currency} invoice")
             total += line.amount.minor_units
-        if total < 0:
-            raise InvalidRequest(f"an invoice total cannot be negative ({total} minor units)")
+        if (total < 0) != credit:
+            raise InvalidRequest(
+                f"an invoice total cannot be negative ({total} minor units)"
+                if not credit
+                else f"a credit record's total is negative ({total} minor units)"
+            )
         invoice_id = new_id("inv")
         conn.execute(
             insert(invoices).values(
@@ -546,4 +555,4 @@ class Store:
             )
 
 
-__all__ = ["DRAFT", "OPEN", "PAID", "UNCOLLECTIBLE", "VOID", "Store", "new_id", "utc"]
+__all__ = ["DRAFT", "OPEN", "PAID", "REFUNDED", "UNCOLLECTIBLE", "VOID", "Store", "new_id", "utc"]

@@ -206,6 +206,8 @@ FR: dict[str, str] = {
     "paid": "payée",
     "void": "annulée",
     "uncollectible": "irrécouvrable",
+    "refunded": "remboursée",
+    "cancel": "résiliation",
     "subscription": "abonnement",
     "renewal": "renouvellement",
     "change": "changement",
