@@ -46,3 +46,23 @@ def test_a_credit_note_follows_once_the_paid_invoice_gets_its_document(
     assert docs[1].preceding_id == docs[0].id
     [record] = [i for i in billing.invoices(OWNER, acct) if i.reason == "cancel"]
     assert docs[1].total == -record.total
+
+
+def test_the_providers_refund_event_after_a_cancel_credits_nothing_more(
+    billing: Billing, clock: Clock
+) -> None:
+    """A cancel's refund and the provider's webhook about that same refund meet
+    on the refund's id: one credit note, whichever reaches the invoices first."""
+    acct = customer(billing)
+    sub = billing.subscribe(OWNER, acct, "webinar/s25", idempotency_key="k1")
+    [paid] = billing.invoices(OWNER, acct)
+    assert paid.transaction_id is not None
+    clock.set(2027, 2, 14)
+    billing.cancel(OWNER, sub.id, at="now")
+    [note] = [d for d in billing.invoices.list(OWNER, acct) if d.type is DocumentType.CREDIT_NOTE]
+    sandbox = billing.payments.plugin("sandbox")
+    headers, body = sandbox.make_webhook("payment.refunded", paid.transaction_id)
+    reaction = billing.on_webhook(billing.payments.parse_webhook("sandbox", headers, body))
+    assert reaction.credit_notes == ()
+    notes = [d for d in billing.invoices.list(OWNER, acct) if d.type is DocumentType.CREDIT_NOTE]
+    assert [d.id for d in notes] == [note.id]
