@@ -253,3 +253,29 @@ def test_a_card_entered_in_stripes_element_is_stored(page: Page) -> None:
     # the CSP let Stripe's stand-in in, and nothing was refused
     refused = [e for e in driver.get_log("browser") if "Content Security Policy" in e["message"]]
     assert refused == []
+
+
+def test_a_card_stripe_refuses_shows_its_error_and_posts_nothing(page: Page) -> None:
+    driver = page.driver
+    before = page.site.billing.account(OWNER, page.site.account).payment_method
+    driver.get(page.base + "/card")
+    deadline = time.monotonic() + 15
+    fields: list[Any] = []
+    while len(fields) < 5 and time.monotonic() < deadline:
+        fields = driver.find_elements(By.CSS_SELECTOR, "#card-element input")
+        time.sleep(0.1)
+    assert len(fields) == 5, "Stripe.js's card Element was not mounted"
+    for field, value in zip(fields, ["4242", "11", str(EXP_YEAR)[2:], "987", "75002"], strict=True):
+        field.send_keys(value)  # a number Stripe refuses
+    posts_before = len(page.portal.bodies)
+    driver.find_element(By.XPATH, "//button[normalize-space()='Add the card']").click()
+    errors = driver.find_element(By.ID, "card-errors")
+    deadline = time.monotonic() + 15
+    while not errors.text and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert errors.text and errors.get_attribute("role") == "alert"
+    # still the card page, the button usable again, nothing posted to the host
+    assert driver.find_element(By.TAG_NAME, "h1").text == "Add a new card"
+    assert driver.find_element(By.XPATH, "//button[normalize-space()='Add the card']").is_enabled()
+    assert [b for b in page.portal.bodies[posts_before:] if b] == []
+    assert page.site.billing.account(OWNER, page.site.account).payment_method == before
