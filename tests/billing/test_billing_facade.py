@@ -17,8 +17,10 @@ PUBLIC: dict[str, str] = {
     "safety_bound: 'int' = 15) -> 'None'",
     "account": "(self, actor: 'Actor', account_id: 'str') -> 'Account'",
     "add_member": "(self, account_id: 'str', user: 'str', role: 'str' = 'multi_user') -> 'None'",
+    # issue 20: a token made by Stripe.js in the browser (StoredPaymentMethod) too
     "add_payment_method": "(self, actor: 'Actor', account_id: 'str', "
-    "method: 'Card | PayPalWallet', *, idempotency_key: 'str') -> 'StoredPaymentMethod'",
+    "method: 'Card | PayPalWallet | StoredPaymentMethod', *, idempotency_key: 'str') "
+    "-> 'StoredPaymentMethod'",
     "apply": "(self, actor: 'Actor', preview: 'Preview') -> 'Subscription'",
     # issue 18: an immediate cancel refunds the unused part unless refund="none"
     "cancel": "(self, actor: 'Actor', subscription_id: 'str', *, at: 'str' = 'period_end', "

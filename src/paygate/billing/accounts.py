@@ -115,25 +115,46 @@ class Accounts(Collection):
         self,
         actor: Actor,
         account_id: str,
-        method: Card | PayPalWallet,
+        method: Card | PayPalWallet | StoredPaymentMethod,
         *,
         idempotency_key: str,
     ) -> StoredPaymentMethod:
         """Check the card (the $1 verify, voided at once), store it, make it the
-        account's method, and retry the account's open invoices at once."""
+        account's method, and retry the account's open invoices at once.
+
+        ``method`` may be a token the payer's browser made at the provider
+        (``StoredPaymentMethod(provider="stripe", token="pm_...")`` from
+        Stripe.js): it is stored first, then checked, because Stripe charges
+        a browser-made PaymentMethod only once it is attached to a customer.
+        A declined check leaves the account's method as it was."""
         with self.store.read() as conn:
             acct = self.store.account(conn, account_id)
         self._authorize(actor, Action.PAY, acct)
         check_key(idempotency_key)
         customer = customer_of(acct)
         key = f"paygate-billing:{account_id}:pm:{idempotency_key}"
-        if isinstance(method, Card):
-            self.payments.verify(
-                method, currency=acct.currency, customer=customer, idempotency_key=f"{key}:verify"
+        if isinstance(method, StoredPaymentMethod):
+            stored = self.payments.store_payment_method(
+                method, customer=customer, idempotency_key=f"{key}:store"
             )
-        stored = self.payments.store_payment_method(
-            method, customer=customer, idempotency_key=f"{key}:store"
-        )
+            if stored.method_kind == "card":
+                self.payments.verify(
+                    stored,
+                    currency=acct.currency,
+                    customer=customer,
+                    idempotency_key=f"{key}:verify",
+                )
+        else:
+            if isinstance(method, Card):
+                self.payments.verify(
+                    method,
+                    currency=acct.currency,
+                    customer=customer,
+                    idempotency_key=f"{key}:verify",
+                )
+            stored = self.payments.store_payment_method(
+                method, customer=customer, idempotency_key=f"{key}:store"
+            )
         with self.store.write() as conn:
             conn.execute(
                 update(accounts)

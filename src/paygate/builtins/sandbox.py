@@ -650,6 +650,27 @@ class SandboxProvider:
     def paygate_store_payment_method(self, request: StoreRequest) -> ProviderResult:
         def act() -> ProviderResult:
             method = request.method
+            if method.kind == "stored":
+                # a method this sandbox made earlier (its "client-side token"):
+                # kept as it is, for this customer, like Stripe attaching a pm_
+                known = self._stored.get(method.token)
+                if known is None or method.provider != NAME:
+                    return self._decline(
+                        ErrorCode.INVALID_REQUEST, None, "No such stored payment method."
+                    )
+                customer = request.customer.id if request.customer else known.customer
+                known.customer = customer
+                return ProviderResult(
+                    status=S.AUTHORIZED,
+                    stored_method=StoredPaymentMethod(
+                        provider=NAME,
+                        token=method.token,
+                        customer_reference=customer,
+                        brand=known.brand if known.brand != "paypal" else None,
+                        last4=known.last4 or None,
+                        method_kind="paypal" if known.brand == "paypal" else "card",
+                    ),
+                )
             if method.kind != "card":
                 token = "pm_sbx_" + secrets.token_hex(8)
                 self._stored[token] = _Stored("ok", "paypal", "", None)
