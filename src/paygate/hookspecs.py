@@ -316,6 +316,7 @@ if TYPE_CHECKING:
         Account,
         Actor,
         BillingEvent,
+        DunningContext,
         Invoice,
         ProrationContext,
         RetryDecision,
@@ -359,6 +360,24 @@ def paygate_billing_retry_schedule(
     :param attempt: how many charges were tried (1 after the first failure).
     :param error: the decline code (``insufficient_funds``...) or ``no_payment_method``.
     :returns: a :class:`paygate.billing.RetryDecision`; ``retry_in=None`` stops.
+    """
+
+
+@hookspec(firstresult=True)
+def paygate_billing_dunning_end(context: DunningContext) -> str | None:
+    """Choose what a subscription becomes when its invoice's last retry failed.
+
+    The invoice is ``uncollectible`` whatever the answer. The built-in
+    ``billing_policies`` plugin answers last with ``[billing] dunning_end``
+    (default ``cancel``, what billing always did).
+
+    :param context: the account, the subscription, the invoice given up on
+        and the last decline code.
+    :returns: ``cancel`` (canceled, access cut), ``past_due`` (stays active
+        and past due, access kept, renewals go on), ``unpaid`` (the same with
+        access cut until it is paid) or ``freeze`` (frozen, no access, no
+        renewal until it is paid); paying the invoice (a new payment method,
+        or ``Billing.pay``) takes the last three back to active.
     """
 
 

@@ -435,6 +435,13 @@ class WebhookEvent(FrozenModel):
     ``payment.authorized``, ``payment.captured``, ``payment.voided``,
     ``payment.refunded``, ``payment.requires_action``, ``dispute.opened``,
     ``payment_method.saved`` or ``other``.
+
+    ``amount`` is what the event states about the payment: the amount paid,
+    captured or disputed; for ``payment.refunded`` it is the **total refunded
+    on the payment to date** (cumulative: a second partial refund of 20 after
+    one of 30 says 50), so a consumer that missed or re-received a delivery
+    still knows where the payment stands. ``None`` when the provider did not
+    say; the single refund's own amount, when known, is in ``data``.
     """
 
     id: str = Field(min_length=1, max_length=255)

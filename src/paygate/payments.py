@@ -287,13 +287,18 @@ class Payments:
     # -- stored payment methods --------------------------------------------------
     def store_payment_method(
         self,
-        method: Card | PayPalWallet,
+        method: Card | PayPalWallet | StoredPaymentMethod,
         *,
         customer: Customer | None = None,
         provider: str | None = None,
         idempotency_key: str | None = None,
     ) -> StoredPaymentMethod:
-        """Save a card or wallet at the provider for later ``charge_recurring``."""
+        """Save a card or wallet at the provider for later ``charge_recurring``.
+
+        ``method`` may also be a token the payer's browser made at the
+        provider (``StoredPaymentMethod(provider="stripe", token="pm_...")``
+        from Stripe.js): the provider keeps it for ``customer``, and card
+        numbers never reach the host."""
         return self._stored.store_payment_method(
             method, customer=customer, provider=provider, idempotency_key=idempotency_key
         )

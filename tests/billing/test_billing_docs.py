@@ -25,7 +25,7 @@ def test_the_catalog_example_loads() -> None:
 
 
 def test_the_python_example_runs(tmp_path: Path) -> None:
-    [example] = _blocks("python")
+    [example] = [b for b in _blocks("python") if b.startswith("from datetime import UTC")]
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(  # noqa: S102 - the page's own example
@@ -36,3 +36,6 @@ def test_the_python_example_runs(tmp_path: Path) -> None:
     assert printed[0] == "15.00 USD ['proration_credit', 'proration_debit']"
     assert printed[1].startswith("Webinar 100 attendees 2027-02-28")
     assert printed[2] == "1 1"
+    # 60.00 for Feb 28 - Mar 31 (31 days), canceled on Mar 16: 15 days unused,
+    # 60.00 x 15 / 31 = 29.032... rounded once
+    assert printed[3] == "-29.03 USD"

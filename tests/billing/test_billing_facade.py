@@ -10,36 +10,47 @@ import paygate.billing.service
 from paygate.billing import Billing
 
 #: The public methods and their signatures, as the single-class ``Billing``
-#: (before the split into modules) had them.
+#: (before the split into modules) had them, plus what was added since (marked).
 PUBLIC: dict[str, str] = {
     "__init__": "(self, payments: 'Payments', *, catalog: 'Catalog | None' = None, "
     "database_url: 'str | None' = None, clock: 'Clock | None' = None, "
     "safety_bound: 'int' = 15) -> 'None'",
     "account": "(self, actor: 'Actor', account_id: 'str') -> 'Account'",
     "add_member": "(self, account_id: 'str', user: 'str', role: 'str' = 'multi_user') -> 'None'",
+    # issue 20: a token made by Stripe.js in the browser (StoredPaymentMethod) too
     "add_payment_method": "(self, actor: 'Actor', account_id: 'str', "
-    "method: 'Card | PayPalWallet', *, idempotency_key: 'str') -> 'StoredPaymentMethod'",
+    "method: 'Card | PayPalWallet | StoredPaymentMethod', *, idempotency_key: 'str') "
+    "-> 'StoredPaymentMethod'",
     "apply": "(self, actor: 'Actor', preview: 'Preview') -> 'Subscription'",
-    "cancel": "(self, actor: 'Actor', subscription_id: 'str', *, at: 'str' = 'period_end') "
-    "-> 'Subscription'",
+    # issue 18: an immediate cancel refunds the unused part unless refund="none"
+    "cancel": "(self, actor: 'Actor', subscription_id: 'str', *, at: 'str' = 'period_end', "
+    "refund: 'str' = 'prorated') -> 'Subscription'",
     "create_account": "(self, owner: 'str', *, currency: 'str', timezone: 'str' = 'UTC', "
     "nonprofit: 'bool' = False, parent_id: 'str | None' = None, "
     "account_id: 'str | None' = None) -> 'Account'",
     "details": "(self, actor: 'Actor', account: 'str') -> 'Details'",
+    # Added since the split: billing's reaction to provider webhooks.
+    "disputes": "(self, actor: 'Actor', account: 'str') -> 'list[Dispute]'",
     "events": "(self, *, after: 'int' = 0, limit: 'int' = 1000) -> 'list[BillingEvent]'",
     "freeze": "(self, actor: 'Actor', subscription_id: 'str', *, days: 'int') -> 'Subscription'",
     "grant_nonprofit": "(self, actor: 'Actor', account_id: 'str', granted: 'bool' = True) "
     "-> 'Account'",
     "now": "(self) -> 'datetime'",
+    "on_webhook": "(self, event: 'WebhookEvent') -> 'WebhookReaction'",
+    # issue 18: settle an open or uncollectible invoice now
+    "pay": "(self, actor: 'Actor', invoice_id: 'str') -> 'Invoice'",
     "preview_add_addon": "(self, actor: 'Actor', subscription_id: 'str', addon: 'str', *, "
     "quantity: 'int' = 1) -> 'Preview'",
     "preview_change": "(self, actor: 'Actor', subscription_id: 'str', *, "
     "plan: 'str | None' = None, cycle: 'str | None' = None) -> 'Preview'",
+    "preview_cancel": "(self, actor: 'Actor', subscription_id: 'str') -> 'Preview'",
     "preview_remove_addon": "(self, actor: 'Actor', subscription_id: 'str', item_id: 'str') "
     "-> 'Preview'",
     "reactivate": "(self, actor: 'Actor', subscription_id: 'str') -> 'Subscription'",
     "record_usage": "(self, actor: 'Actor', subscription_id: 'str', *, event_id: 'str', "
     "metric: 'str', quantity: 'int', at: 'datetime | None' = None) -> 'bool'",
+    # issue 18: staff take a parked subscription back to active
+    "release": "(self, actor: 'Actor', subscription_id: 'str') -> 'Subscription'",
     "remove_payment_method": "(self, actor: 'Actor', account_id: 'str') -> 'None'",
     "run_once": "(self, *, batch: 'int' = 50, lease_seconds: 'float' = 120.0, "
     "worker: 'str | None' = None, reconcile_after: 'float | None' = 300.0) -> 'RunReport'",

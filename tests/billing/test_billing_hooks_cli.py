@@ -159,3 +159,62 @@ def test_cli_billing_demo_tells_the_seed_story() -> None:
     ):
         assert words in text, words
     assert "PROBLEM" not in text
+
+
+def test_cli_pay_settles_what_dunning_gave_up_on_and_release_unparks(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """``paygate billing pay`` charges an uncollectible invoice once the card
+    works again; ``paygate billing release`` is staff-only and unparks."""
+    from billing_helpers import make_payments
+
+    url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    state = tmp_path / "sandbox.json"  # the gateway's memory, shared with the CLI
+    config = tmp_path / "paygate.toml"
+    config.write_text(
+        f'database_url = "{url}"\n[billing]\ndunning_end = "past_due"\n'
+        f'[sandbox]\nstate_file = "{state}"\n'
+    )
+    payments = make_payments(
+        url, sandbox={"state_file": str(state)}, billing={"dunning_end": "past_due"}
+    )
+    billing = Billing(payments, clock=clock)
+    acct = account_with_card(billing)
+    sub = billing.subscribe(OWNER, acct, "webinar/s25", idempotency_key="s")
+    card_declines(billing, acct)
+    clock.set(2027, 2, 28, hour=1)
+    for _ in range(8):  # the renewal and every retry fail: dunning gives up
+        billing.run_once()
+        clock.advance(days=2)
+    [unpaid] = [i for i in billing.invoices(OWNER, acct) if i.status == "uncollectible"]
+    assert billing.subscription(OWNER, sub.id).status == "past_due"
+    card_declines(billing, acct, declines=False)
+    payments.close()
+    runner = CliRunner()
+    refused = runner.invoke(
+        main, ["--config", str(config), "billing", "pay", unpaid.id, "--actor", "colleague"]
+    )
+    assert refused.exit_code == 2 and "permission_denied" in refused.output
+    out = runner.invoke(
+        main, ["--config", str(config), "billing", "pay", unpaid.id, "--actor", OWNER.ref]
+    )
+    assert out.exit_code == 0, out.output
+    assert f"invoice {unpaid.id}: paid" in out.output
+    payments = make_payments(url, sandbox={"state_file": str(state)})
+    billing = Billing(payments, clock=clock)
+    assert billing.subscription(OWNER, sub.id).status == "active"
+    with billing.store.write() as conn:  # parked, as the safety bound would
+        row = billing.store.subscription(conn, sub.id, lock=True)
+        billing.store.update_subscription(
+            conn, row, billing.now(), billing_state="needs_review", review_reason="bound"
+        )
+    payments.close()
+    out = runner.invoke(
+        main, ["--config", str(config), "billing", "release", sub.id, "--staff", "ops"]
+    )
+    assert out.exit_code == 0, out.output
+    assert f"subscription {sub.id}: active" in out.output
+    again = runner.invoke(
+        main, ["--config", str(config), "billing", "release", sub.id, "--staff", "ops"]
+    )
+    assert again.exit_code == 2 and "not parked" in again.output

@@ -180,9 +180,12 @@ def test_two_upgrades_in_a_row_never_over_credit(billing: Billing, clock: Clock)
     clock.set(2027, 2, 21)  # 7 of 28 days left
     second = billing.preview_change(OWNER, sub.id, plan="webinar/s500")
     credits = [ln for ln in second.lines if ln.kind == "proration_credit"]
-    # the 30.00 plan line has 15.00 left after the first credit; a quarter of its
-    # period is left: 7.50. The 30.00 debit for Feb 14-28 has half left: 15.00.
-    assert sorted(ln.amount.amount for ln in credits) == [Decimal("-15.00"), Decimal("-7.50")]
+    # The 30.00 plan line was credited 15.00 on Feb 14 for Feb 14-28, which
+    # already covers Feb 21-28 (7.50 of it): nothing more is owed on it. The
+    # 30.00 debit for Feb 14-28 has half left: 15.00. Paid 30 + 15 = 45, used
+    # 15 (s25, 14 days) + 15 (s100, 7 days) = 30: 15.00 is exactly what is left
+    # (the former 7.50 more gave back days already given back).
+    assert [ln.amount.amount for ln in credits] == [Decimal("-15.00")]
     charged = sum(
         (
             ln.amount

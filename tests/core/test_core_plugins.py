@@ -43,8 +43,9 @@ def test_builtins_are_ordinary_plugins() -> None:
 
 def test_hookspecs_are_prefixed_and_documented() -> None:
     hooks = _all_hooks()
-    # 15 + paygate_secret_patterns + the billing phase (6) + the documents hooks (5)
-    assert len(hooks) == 27
+    # 15 + paygate_secret_patterns + the billing phase (7, with dunning_end)
+    # + the documents hooks (5)
+    assert len(hooks) == 28
     for name, fn in hooks.items():
         assert name.startswith("paygate_")
         doc = fn.__doc__ or ""

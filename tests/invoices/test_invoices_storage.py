@@ -1,4 +1,4 @@
-"""Revision 0004: one Alembic head, an upgrade from billing's 0003 that keeps
+"""Revision 0004 (under head 0005): one Alembic head, an upgrade from billing's 0003 that keeps
 its rows, and a downgrade back to it."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ NOW = datetime(2027, 1, 31, 10, tzinfo=UTC)
 
 def test_one_head() -> None:
     heads = ScriptDirectory.from_config(mig.alembic_config()).get_heads()
-    assert heads == ["0004"]
+    assert heads == ["0005"]
 
 
 def test_upgrade_from_billing_keeps_its_rows(db_url: str) -> None:
@@ -35,7 +35,7 @@ def test_upgrade_from_billing_keeps_its_rows(db_url: str) -> None:
         )
     mig.upgrade(engine)
     with engine.connect() as conn:
-        assert mig.current_revision(conn) == "0004"
+        assert mig.current_revision(conn) == "0005"
         for table in (
             "paygate_invoices_profiles",
             "paygate_invoices_documents",

@@ -41,7 +41,7 @@ from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 
 from paygate.web.demo import DemoHost, build_demo  # noqa: E402
 
-pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+pytestmark = pytest.mark.slow
 
 PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}
 

@@ -13,7 +13,6 @@ import web_helpers  # noqa: F401  (skips the module without the web extra)
 from starlette.testclient import TestClient
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "portal.md"
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 def _blocks() -> list[str]:
@@ -84,7 +83,7 @@ def test_the_django_routing_sends_portal_paths_to_the_portal() -> None:
         namespace: dict[str, Any] = {
             "billing_portal": lambda *a, **k: recorder("portal"),
             "webhook_endpoint": lambda *a, **k: recorder("hooks"),
-            "billing": None,
+            "billing": types.SimpleNamespace(on_webhook=None),
             "payments": None,
             "authenticate": None,
             "account_of": None,
@@ -107,3 +106,18 @@ def test_the_django_routing_sends_portal_paths_to_the_portal() -> None:
         ("django", "", "/billingx"),
         ("django", "", "/admin/"),
     ]
+
+
+def test_the_stripe_card_entry_example_prints_what_it_says(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    [block] = [b for b in _blocks() if "stripe_publishable_key=" in b and "pk_test_" in b]
+    namespace: dict[str, Any] = {}
+    try:
+        exec(compile(block, str(PAGE), "exec"), namespace)  # noqa: S102 - the page's own
+    finally:
+        namespace["payments"].close()
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == ["False", "script-src 'self' https://js.stripe.com", "stripe_publishable_key"]
+    for line in printed:  # each is what the page's comments say it prints
+        assert f"# {line}" in block

@@ -8,7 +8,6 @@ import io
 import re
 
 import pypdf
-import pytest
 from web_helpers import (
     MEMBER,
     OWNER,
@@ -23,8 +22,6 @@ from web_helpers import (
 )
 
 import paygate
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 def pdf_text(data: bytes) -> str:

@@ -21,8 +21,6 @@ from web_helpers import (
 
 from paygate.web.security import Csrf
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 
 def confirm_fields(site: Site, query: str) -> dict[str, str]:
     page = site.get(f"/preview?{query}")
@@ -288,3 +286,19 @@ def test_security_headers_on_every_page(site: Site) -> None:
 )
 def test_pages_have_labels_and_ordered_headings(site: Site, path: str) -> None:
     assert a11y_problems(site.get(path).text) == []
+
+
+def test_an_open_dispute_is_shown_to_the_owner_in_both_languages(site: Site) -> None:
+    assert "Open disputes" not in text_of(site.get("/").text)
+    [inv] = site.billing.invoices(OWNER, site.main)
+    assert inv.transaction_id is not None
+    headers, body = site.payments.plugin("sandbox").make_webhook(
+        "dispute.opened", inv.transaction_id
+    )
+    site.billing.on_webhook(site.payments.parse_webhook("sandbox", headers, body))
+    text = text_of(site.get("/").text)
+    assert "Open disputes" in text
+    charged = site.payments.transaction(inv.transaction_id).amount
+    assert f"for ${charged.amount}" in text
+    french = text_of(site.get("/?lang=fr").text)
+    assert "Litiges en cours" in french and "Ouvert le" in french

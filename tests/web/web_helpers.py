@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 pytest.importorskip("starlette", reason="the web extra is not installed (pip install paygate[web])")
-pytest.importorskip("httpx", reason="Starlette's TestClient needs httpx")
+pytest.importorskip("httpx2", reason="Starlette's TestClient needs httpx2 (the web-test extra)")
 
 from paygate_pricing.plugin import PricingRules
 from starlette.requests import Request
@@ -98,9 +98,10 @@ RECEIVER = {
 }
 
 
-def make_site(tmp_path: Path, *, documents: bool = False) -> Site:
+def make_site(tmp_path: Path, *, documents: bool = False, **portal_options: Any) -> Site:
     """``documents``: a seller and the Typst renderer are configured, so the
-    invoices layer issues legal documents (PDFs) for every paid invoice."""
+    invoices layer issues legal documents (PDFs) for every paid invoice.
+    ``portal_options`` go to :func:`billing_portal` (``stripe_publishable_key``...)."""
     config: dict[str, Any] = {
         "database_url": f"sqlite:///{tmp_path / 'portal.sqlite3'}",
         "pricing": {"nonprofit_discount": "0.10"},
@@ -130,7 +131,11 @@ def make_site(tmp_path: Path, *, documents: bool = False) -> Site:
         return child if actor == SUB_OWNER else main
 
     app = billing_portal(
-        billing, authenticate=test_authenticate, account_of=account_of, secret=SECRET
+        billing,
+        authenticate=test_authenticate,
+        account_of=account_of,
+        secret=SECRET,
+        **portal_options,
     )
     return Site(TestClient(app), billing, payments, clock, main, child, sub)
 

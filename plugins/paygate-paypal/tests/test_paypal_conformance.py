@@ -93,6 +93,11 @@ class _PayPalSuite(ProviderConformance):
                 "supplementary_data": {"related_ids": {"order_id": transaction.provider_reference}},
             },
         }
+        if kind.endswith("REFUNDED"):
+            # A refund resource also says what was refunded on the capture to date.
+            event["resource"]["seller_payable_breakdown"] = {  # type: ignore[index]
+                "total_refunded_amount": event["resource"]["amount"]  # type: ignore[index]
+            }
         headers = {
             "PAYPAL-AUTH-ALGO": "SHA256withRSA",
             "PAYPAL-CERT-URL": "https://api-m.sandbox.paypal.com/v1/notifications/certs/CERT-1",

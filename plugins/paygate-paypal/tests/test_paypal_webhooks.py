@@ -175,3 +175,44 @@ def test_order_events_read_the_purchase_unit() -> None:
         "txn_9",
     )
     assert event.amount == Money("12.00", "EUR")
+
+
+def _refund_event(resource: dict[str, object]) -> dict[str, object]:
+    return {"id": "WH-3", "event_type": "PAYMENT.CAPTURE.REFUNDED", "resource": resource}
+
+
+def test_a_refund_event_states_the_total_refunded_to_date() -> None:
+    # PayPal's refund resource: this refund is 30.00, the capture's refunds
+    # add up to 50.00 (seller_payable_breakdown.total_refunded_amount).
+    from paygate_paypal.webhooks import to_event
+
+    event = to_event(
+        _refund_event(
+            {
+                "id": "1JU08902781691411",
+                "status": "COMPLETED",
+                "amount": {"currency_code": "EUR", "value": "30.00"},
+                "seller_payable_breakdown": {
+                    "gross_amount": {"currency_code": "EUR", "value": "30.00"},
+                    "total_refunded_amount": {"currency_code": "EUR", "value": "50.00"},
+                },
+                "supplementary_data": {"related_ids": {"order_id": ORDER_ID}},
+            }
+        )
+    )
+    assert (event.type, event.provider_reference) == ("payment.refunded", ORDER_ID)
+    assert event.amount == Money("50.00", "EUR")
+    assert event.data["refund_amount"] == {"currency_code": "EUR", "value": "30.00"}
+
+
+def test_a_refund_event_without_the_total_has_no_amount() -> None:
+    # The refund's own amount is not the total: better unknown than wrong.
+    from paygate_paypal.webhooks import to_event
+
+    event = to_event(
+        _refund_event(
+            {"id": "R-2", "amount": {"currency_code": "EUR", "value": "30.00"}},
+        )
+    )
+    assert event.amount is None
+    assert event.data["refund_amount"] == {"currency_code": "EUR", "value": "30.00"}

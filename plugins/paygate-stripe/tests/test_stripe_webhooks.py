@@ -186,3 +186,22 @@ def test_stripe_webhook_signature_matches_the_sdk() -> None:
     body = event("payment_intent.succeeded", payment_intent(status="succeeded"))
     header = webhooks.sign(body, SECRET, int(time.time()))
     assert stripe.WebhookSignature.verify_header(body.decode(), header, SECRET, tolerance=300)
+
+
+def test_stripe_refund_event_amount_is_the_total_refunded_to_date() -> None:
+    # The second of two partial refunds (4.00 then 6.00): Stripe's charge
+    # carries amount_refunded, cumulative; the event's amount is that total,
+    # as WebhookEvent.amount promises for payment.refunded.
+    charge = {
+        "object": "charge",
+        "id": "ch_1",
+        "payment_intent": "pi_1",
+        "amount": 2500,
+        "amount_refunded": 1000,
+        "currency": "usd",
+        "refunds": {"data": [{"id": "re_2", "amount": 600}, {"id": "re_1", "amount": 400}]},
+    }
+    body = event("charge.refunded", charge)
+    got = deliver(body, webhooks.sign(body, SECRET, int(time.time())))
+    assert got.type == "payment.refunded"
+    assert got.amount == Money("10.00", "USD")

@@ -20,6 +20,7 @@ from paygate.billing.models import (
     Action,
     Actor,
     BillingEvent,
+    DunningContext,
     Invoice,
     InvoiceLine,
     ProrationContext,
@@ -30,7 +31,16 @@ from paygate.billing.models import (
 )
 from paygate.billing.periods import Interval, Period
 from paygate.billing.proration import ProrationPolicy
-from paygate.billing.service import Billing, Details, Preview, RunReport, seed_catalog
+from paygate.billing.service import (
+    Billing,
+    Details,
+    Dispute,
+    Preview,
+    Reaction,
+    RunReport,
+    WebhookReaction,
+    seed_catalog,
+)
 
 __all__ = [
     "Account",
@@ -45,6 +55,8 @@ __all__ = [
     "CurrencyMismatch",
     "Cycle",
     "Details",
+    "Dispute",
+    "DunningContext",
     "ImmutableInvoice",
     "Interval",
     "InvalidTransition",
@@ -57,6 +69,7 @@ __all__ = [
     "PriceVersion",
     "ProrationContext",
     "ProrationPolicy",
+    "Reaction",
     "RetryDecision",
     "RunReport",
     "RunnerBusy",
@@ -65,5 +78,6 @@ __all__ = [
     "TaxContext",
     "TaxLine",
     "UnknownPrice",
+    "WebhookReaction",
     "seed_catalog",
 ]

@@ -17,25 +17,30 @@ from paygate.billing.errors import (
     StalePreview,
 )
 from paygate.billing.models import (
+    DUNNING_ENDS,
     Account,
     BillingState,
     CollectionState,
+    DunningContext,
     Entitlement,
     Invoice,
     RetryDecision,
     Subscription,
 )
+from paygate.billing.periods import local_date, zone
 from paygate.billing.planner import (
     customer_of,
 )
 from paygate.billing.store import DRAFT, OPEN, PAID, UNCOLLECTIBLE, new_id
 from paygate.errors import (
     CardDeclined,
+    ConfigurationError,
     OperationInProgress,
     PaygateError,
     ProviderUnavailable,
 )
 from paygate.ledger.billing_schema import (
+    invoices,
     items,
     payment_attempts,
     subscriptions,
@@ -51,17 +56,6 @@ _UNKNOWN_BACKOFF = UNKNOWN_BACKOFF  # its name before the split (paygate.billing
 _SETTLE = update(payment_attempts).where(payment_attempts.c.idempotency_key == bindparam("b_key"))
 _SETTLE_PENDING = _SETTLE.where(payment_attempts.c.status == "pending")
 _INSERT_ATTEMPT = insert(payment_attempts)
-# A paid invoice puts its subscription back to current, if it was not (no read).
-_BACK_TO_CURRENT = (
-    update(subscriptions)
-    .where(
-        and_(
-            subscriptions.c.id == bindparam("b_id"),
-            subscriptions.c.collection_state != CollectionState.CURRENT.value,
-        )
-    )
-    .values(collection_state=CollectionState.CURRENT.value, version=subscriptions.c.version + 1)
-)
 
 
 class _Contended(StalePreview):
@@ -114,7 +108,9 @@ class Collection(BillingCore):
         now = self.now()
         with self.store.write() as conn:
             inv = self.store.invoice(conn, invoice_id, lock=True)
-            if inv.status not in (DRAFT, OPEN):
+            # An uncollectible invoice is charged again only when asked (a new
+            # payment method, Billing.pay): dunning gave up on it.
+            if inv.status not in (DRAFT, OPEN) and not (inv.status == UNCOLLECTIBLE and retry_now):
                 return inv
             # Retries stopped (a cancel) or not yet due: nothing to charge.
             if (
@@ -296,6 +292,7 @@ class Collection(BillingCore):
         ``sub_current``: the caller read the subscription's collection state
         as current in this transaction (nothing to put back)."""
         now = self.now()
+        was_given_up = inv.status == UNCOLLECTIBLE
         values: dict[str, Any] = {
             "status": PAID,
             "amount_paid_minor": inv.total.minor_units,
@@ -319,16 +316,21 @@ class Collection(BillingCore):
         if not self.store.update_invoice_if(conn, inv, expected, values):
             raise _Contended(f"invoice {inv.id} changed while it was being paid: try again")
         if inv.subscription_id:
+            sub: Subscription | None = None
             if inv.reason == "change":
                 sub = self.store.subscription(conn, inv.subscription_id)
                 sub = self._apply_paid_change(conn, sub, inv, now)
-                if sub.collection_state is not CollectionState.CURRENT:
+            # Put back to current (restored if past due) unless the caller
+            # read it as current in this transaction.
+            if inv.reason == "change" or not sub_current:
+                if sub is None:
+                    sub = self.store.subscription(conn, inv.subscription_id)
+                if sub.collection_state is CollectionState.PAST_DUE:
+                    self._restore(conn, sub, inv, now, was_given_up)
+                elif sub.collection_state is not CollectionState.CURRENT:
                     self.store.update_subscription(
                         conn, sub, now, collection_state=CollectionState.CURRENT.value
                     )
-            elif not sub_current:
-                # Back to current if it was not (one statement, no read).
-                conn.execute(_BACK_TO_CURRENT, {"b_id": inv.subscription_id, "updated_at": now})
         self._emit(
             conn,
             "invoice.paid",
@@ -403,6 +405,8 @@ class Collection(BillingCore):
         )
         if owner is not None and owner.billing_state is BillingState.CANCELED:
             decision = RetryDecision(None, "subscription canceled")
+        if inv.status == UNCOLLECTIBLE:  # asked again after dunning ended: no new dunning
+            decision = RetryDecision(None, "already given up")
         next_at = now + decision.retry_in if decision.retry_in is not None else None
         self._emit(
             conn,
@@ -429,20 +433,32 @@ class Collection(BillingCore):
                     next_action_at=min(x for x in (next_at, owner.next_action_at) if x is not None),
                 )
             return self.store.invoice(conn, inv.id)
-        # Final failure: past due, and the policy's end state (cancel, access cut).
+        # Final failure: past due, and the end state the policy declares.
         self.store.update_invoice(
             conn, inv, status=UNCOLLECTIBLE, next_attempt_at=None, closed_at=now
         )
         if owner is not None and owner.billing_state is not BillingState.CANCELED:
-            self.store.update_subscription(
-                conn,
-                owner,
-                now,
-                collection_state=CollectionState.PAST_DUE.value,
-                billing_state=BillingState.CANCELED.value,
-                entitlement=Entitlement.NONE.value,
-                next_action_at=None,
-            )
+            end = self._dunning_end(acct, owner, inv, error)
+            values: dict[str, object] = {"collection_state": CollectionState.PAST_DUE.value}
+            if end == "cancel":
+                values.update(
+                    billing_state=BillingState.CANCELED.value,
+                    entitlement=Entitlement.NONE.value,
+                    next_action_at=None,
+                )
+            elif end == "unpaid":
+                values.update(entitlement=Entitlement.NONE.value)
+            elif end == "freeze" and owner.billing_state is BillingState.ACTIVE:
+                # Frozen with no end date: no access and no renewal until paid
+                # (paying resumes it, the period moved by the days frozen).
+                values.update(
+                    billing_state=BillingState.FROZEN.value,
+                    entitlement=Entitlement.NONE.value,
+                    frozen_on=local_date(now, zone(acct.timezone)),
+                    frozen_until=None,
+                    next_action_at=None,
+                )
+            self.store.update_subscription(conn, owner, now, **values)
             self._emit(
                 conn,
                 "subscription.past_due",
@@ -450,16 +466,75 @@ class Collection(BillingCore):
                 f"{owner.id}:past_due:{inv.id}",
                 subscription_id=owner.id,
                 invoice_id=inv.id,
+                payload={"end": end},
             )
+            if end == "cancel":
+                self._emit(
+                    conn,
+                    "subscription.canceled",
+                    inv.account_id,
+                    f"{owner.id}:canceled",
+                    subscription_id=owner.id,
+                    payload={"why": "unpaid"},
+                )
+            elif end == "freeze":
+                self._emit(
+                    conn,
+                    "subscription.frozen",
+                    inv.account_id,
+                    f"{owner.id}:frozen:{owner.version}",
+                    subscription_id=owner.id,
+                    payload={"why": "unpaid"},
+                )
+        return self.store.invoice(conn, inv.id)
+
+    def _dunning_end(self, acct: Account, sub: Subscription, inv: Invoice, error: str) -> str:
+        found = self.hook.paygate_billing_dunning_end(
+            context=DunningContext(account=acct, subscription=sub, invoice=inv, error=error)
+        )
+        end = found if found is not None else "cancel"
+        if end not in DUNNING_ENDS:
+            raise ConfigurationError(
+                f"paygate_billing_dunning_end answered {end!r:.40}; one of {list(DUNNING_ENDS)}"
+            )
+        return str(end)
+
+    def _restore(
+        self, conn: Connection, sub: Subscription, inv: Invoice, now: datetime, was_given_up: bool
+    ) -> None:
+        """A past-due subscription's invoice is paid: back to current once
+        nothing else is uncollectible, and, if dunning left it without access
+        (``unpaid``) or frozen (``freeze``), active again."""
+        still_owed = conn.execute(
+            select(invoices.c.id).where(
+                and_(
+                    invoices.c.subscription_id == sub.id,
+                    invoices.c.status == UNCOLLECTIBLE,
+                    invoices.c.id != inv.id,
+                )
+            )
+        ).first()
+        if still_owed is not None:
+            return
+        # A dunning freeze has no end date (a freeze the owner asked for has
+        # one, and paying does not cut it short).
+        if sub.billing_state is BillingState.FROZEN and was_given_up and sub.frozen_until is None:
+            acct = self.store.account(conn, sub.account_id)
+            self._whole()._resume(conn, sub, acct, now)
+            sub = self.store.subscription(conn, sub.id)
+        values: dict[str, object] = {"collection_state": CollectionState.CURRENT.value}
+        if sub.billing_state is BillingState.ACTIVE and sub.entitlement is Entitlement.NONE:
+            values["entitlement"] = Entitlement.ACTIVE.value
+        self.store.update_subscription(conn, sub, now, **values)
+        if sub.billing_state is BillingState.ACTIVE:
             self._emit(
                 conn,
-                "subscription.canceled",
-                inv.account_id,
-                f"{owner.id}:canceled",
-                subscription_id=owner.id,
-                payload={"why": "unpaid"},
+                "subscription.restored",
+                sub.account_id,
+                f"{sub.id}:restored:{inv.id}",
+                subscription_id=sub.id,
+                invoice_id=inv.id,
             )
-        return self.store.invoice(conn, inv.id)
 
     def _apply_paid_change(
         self, conn: Connection, sub: Subscription, inv: Invoice, now: datetime

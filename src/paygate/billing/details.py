@@ -22,6 +22,7 @@ from paygate.billing.periods import period
 from paygate.billing.planner import (
     price_period,
 )
+from paygate.billing.reactions import Dispute, Reactions
 from paygate.billing.renewals import Renewals
 from paygate.money import Money
 
@@ -44,9 +45,11 @@ class Details:
     next_charge: tuple[DraftLine, ...]
     next_charge_total: Money
     subscription_id: str
+    #: Disputes (chargebacks) still open on the account's charges.
+    open_disputes: tuple[Dispute, ...] = ()
 
 
-class Reading(Renewals):
+class Reading(Renewals, Reactions):
     """``details``, ``invoices`` and ``events``."""
 
     def details(self, actor: Actor, account: str) -> Details:
@@ -62,6 +65,7 @@ class Reading(Renewals):
             live = [s for s in subs if s.billing_state is not BillingState.CANCELED]
             sub = (live or subs)[-1]
             usage = self.store.usage(conn, sub.id, sub.period_index)
+            open_disputes = tuple(d for d in self._disputes(conn, acct.id) if d.status == "open")
         offer = self.catalog.offer(sub.offer)
         cyc = self.catalog.cycle(sub.cycle)
         entries = self._entries(sub)
@@ -99,6 +103,7 @@ class Reading(Renewals):
             next_charge=tuple(lines) if running else (),
             next_charge_total=total if running else Money.zero(acct.currency),
             subscription_id=sub.id,
+            open_disputes=open_disputes,
         )
 
     def events(self, *, after: int = 0, limit: int = 1000) -> list[BillingEvent]:

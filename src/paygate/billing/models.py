@@ -44,11 +44,19 @@ class Action(StrEnum):
     CANCEL = "cancel"
     GRANT_DISCOUNT = "grant_discount"  # the nonprofit discount: staff only
     RECORD_USAGE = "record_usage"  # the host's metering: staff (service) actors
+    RELEASE = "release"  # take a parked subscription back to active: staff only
 
 
 #: Actions the billing staff may take on any account by default.
 STAFF_ACTIONS: frozenset[Action] = frozenset(
-    {Action.VIEW, Action.GRANT_DISCOUNT, Action.RECORD_USAGE, Action.FREEZE, Action.CANCEL}
+    {
+        Action.VIEW,
+        Action.GRANT_DISCOUNT,
+        Action.RECORD_USAGE,
+        Action.FREEZE,
+        Action.CANCEL,
+        Action.RELEASE,
+    }
 )
 
 
@@ -192,7 +200,21 @@ class ProrationContext:
 
     account: Account
     subscription: Subscription
-    change: str  # upgrade, add_item, remove_item, switch_cycle
+    change: str  # upgrade, add_item, remove_item, switch_cycle, cancel (an immediate cancel)
+
+
+#: What a subscription becomes when dunning gives up (``paygate_billing_dunning_end``).
+DUNNING_ENDS: tuple[str, ...] = ("cancel", "past_due", "unpaid", "freeze")
+
+
+@dataclass(frozen=True, slots=True)
+class DunningContext:
+    """An invoice whose last retry failed, handed to ``paygate_billing_dunning_end``."""
+
+    account: Account
+    subscription: Subscription
+    invoice: Invoice
+    error: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +265,7 @@ class BillingEvent:
 
 
 __all__ = [
+    "DUNNING_ENDS",
     "STAFF_ACTIONS",
     "Account",
     "Action",
@@ -251,6 +274,7 @@ __all__ = [
     "BillingState",
     "CollectionState",
     "DraftLine",
+    "DunningContext",
     "Entitlement",
     "Invoice",
     "InvoiceLine",

@@ -122,6 +122,8 @@ class Previews(Collection):
 
         if not isinstance(preview, Preview):
             raise InvalidRequest("apply takes a Preview from a preview_* call", param="preview")
+        if preview.kind == "cancel":  # preview_cancel (paygate.billing.lifecycle)
+            return self._whole()._apply_cancel(actor, preview)
         now = self.now()
         with self.store.write() as conn:
             sub = self.store.subscription(conn, preview.subscription_id, lock=True)

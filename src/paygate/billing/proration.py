@@ -103,9 +103,17 @@ def credit(
 ) -> int:
     """What to credit back (a non-negative minor amount) for the unused
     ``fraction`` of a line that charged ``charged``, of which
-    ``already_credited`` was credited before: never more than is left."""
+    ``already_credited`` was credited before: never more than is left.
+
+    Every credit against a line gives back the part of its period still to
+    come when it was made, and what is still to come only shrinks: an earlier
+    credit already gave back everything from its instant to the period end,
+    so it covers (part of) what is unused now. Only the unused part beyond it
+    is owed (a second upgrade, or a cancel after an upgrade, credits nothing
+    more on the line the first upgrade credited from the earlier instant)."""
     left = max(charged - already_credited, 0)
-    return min(prorate(charged, fraction, rounding), left)
+    unused = prorate(charged, fraction, rounding)
+    return min(max(unused - already_credited, 0), left)
 
 
 __all__ = ["ProrationPolicy", "credit", "prorate", "unused_fraction"]

@@ -34,6 +34,10 @@ class RunReport:
     parked: int = 0
     resumed: int = 0
     conflicts: int = 0
+    #: cancel refunds finished by this run (a crash or no answer before)
+    refunded: int = 0
+    #: parked subscriptions whose charge had gone through: invoice settled as paid
+    settled: int = 0
     invoices: list[str] = field(default_factory=list)
 
 

@@ -16,6 +16,10 @@
 
 A safety bound parks a subscription that would get more than
 ``Billing.safety_bound`` renewal invoices in 24 hours (``needs_review``).
+A parked subscription is never charged, but a charge of its that had gone
+through is settled (:mod:`paygate.billing.parking`); each run also finishes
+the refunds of immediate cancels left without an answer
+(:mod:`paygate.billing.lifecycle`).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from paygate.billing.models import (
     Invoice,
     Subscription,
 )
+from paygate.billing.parking import settle_parked
 from paygate.billing.periods import local_midnight, zone
 from paygate.billing.store import DRAFT, OPEN, new_id, utc
 from paygate.errors import PaygateError
@@ -520,6 +525,10 @@ def run_once(
         # same key answers with the outcome (or may be sent again).
         billing.payments.reconcile(pending_older_than=reconcile_after)
     try:
+        # A cancel's refund that crashed or had no answer: again, with its key.
+        report.refunded += billing._settle_refunds()
+        # A parked subscription's charge that went through before it was parked.
+        report.settled += settle_parked(billing)
         # Claim until nothing is due: a subscription behind by several periods
         # renews one period per claim (each step moves its next action
         # forward, or parks it), so the loop ends.
@@ -536,6 +545,7 @@ def run_once(
         if single:
             _release_lock(billing, worker)
     billing._deliver()
+    billing._credit_notes_due()  # cancel refunds' 381s, once their 380s exist
     return report
 
 

@@ -19,6 +19,7 @@ from paygate.billing.core import SAFETY_BOUND, Clock, seed_catalog
 from paygate.billing.details import Details, Reading
 from paygate.billing.lifecycle import MAX_FREEZE_DAYS, Lifecycle
 from paygate.billing.previews import _ACTION_OF, Preview, Previews, _line_from_row
+from paygate.billing.reactions import Dispute, Reaction, WebhookReaction
 from paygate.billing.renewals import RunReport
 from paygate.billing.subscribing import Subscribing
 from paygate.billing.usage import Usage
@@ -52,6 +53,8 @@ class Billing(Accounts, Lifecycle, Subscribing, Previews, Usage, Reading):
     - reading (:mod:`~paygate.billing.details`): ``details``, ``events``;
     - legal documents (:mod:`~paygate.billing.documents`): ``invoices``
       (``invoices.list``, ``invoices.pdf``, corrections, profiles);
+    - provider webhooks (:mod:`~paygate.billing.reactions`): ``on_webhook``
+      (refunds credited, disputes recorded), ``disputes``;
     - renewals (:mod:`~paygate.billing.renewals`, run by
       :mod:`~paygate.billing.runner`): ``run_once``;
     - charging (:mod:`~paygate.billing.collection`), the one place money
@@ -68,8 +71,11 @@ __all__ = [
     "Billing",
     "Clock",
     "Details",
+    "Dispute",
     "Preview",
+    "Reaction",
     "RunReport",
+    "WebhookReaction",
     "_line_from_row",
     "_method_text",
     "seed_catalog",

@@ -47,8 +47,11 @@ from paygate.money import Money
 
 #: Invoice statuses. ``draft`` has no number; the others are final.
 DRAFT, OPEN, PAID, UNCOLLECTIBLE, VOID = "draft", "open", "paid", "uncollectible", "void"
+#: A credit record (negative total, e.g. a cancel's unused part) whose money went back.
+REFUNDED = "refunded"
 _ALLOWED = {
-    DRAFT: {DRAFT, OPEN, PAID},
+    DRAFT: {DRAFT, OPEN, PAID, REFUNDED, VOID},
+    REFUNDED: {REFUNDED},
     OPEN: {OPEN, PAID, UNCOLLECTIBLE, VOID},
     UNCOLLECTIBLE: {UNCOLLECTIBLE, PAID, VOID},
     PAID: {PAID},
@@ -413,9 +416,11 @@ class Store:
         lines: Sequence[DraftLine],
         now: datetime,
         period: tuple[int, Any, Any] | None = None,
+        credit: bool = False,
     ) -> Invoice:
         """A draft invoice with its lines, or the invoice already made under
-        ``dedupe_key`` (a re-run of the same period makes nothing new)."""
+        ``dedupe_key`` (a re-run of the same period makes nothing new).
+        ``credit``: a credit record, whose total is negative (what goes back)."""
         made = self.new_draft(
             conn,
             dedupe_key=dedupe_key,
@@ -426,6 +431,7 @@ class Store:
             lines=lines,
             now=now,
             period=period,
+            credit=credit,
         )
         if made is not None:
             return made
@@ -446,6 +452,7 @@ class Store:
         now: datetime,
         period: tuple[int, Any, Any] | None = None,
         attempts: int = 0,
+        credit: bool = False,
     ) -> Invoice | None:
         """Like :meth:`create_draft`, but ``None`` when ``dedupe_key`` already
         has an invoice (nothing is written then).
@@ -453,7 +460,8 @@ class Store:
         The invoice is returned as written, built here rather than read back
         (a renewal makes one per subscription: the read was a statement each).
         ``attempts``: the attempt count it is written with (the caller writes
-        that attempt in the same transaction).
+        that attempt in the same transaction); ``credit``: as for
+        :meth:`create_draft`.
         """
         total = 0
         for line in lines:
@@ -462,10 +470,14 @@ class Store:
                     return None
                 raise InvalidRequest(f"a {line.amount.currency} line on a {currency} invoice")
             total += line.amount.minor_units
-        if total < 0:
+        if (total < 0) != credit:
             if self.invoice_by_key(conn, dedupe_key) is not None:
                 return None
-            raise InvalidRequest(f"an invoice total cannot be negative ({total} minor units)")
+            raise InvalidRequest(
+                f"an invoice total cannot be negative ({total} minor units)"
+                if not credit
+                else f"a credit record's total is negative ({total} minor units)"
+            )
         invoice_id = new_id("inv")
         p_index, p_start, p_end = period if period else (None, None, None)
         # ON CONFLICT DO NOTHING: an invoice already made under the key (a
@@ -732,4 +744,4 @@ class Store:
             )
 
 
-__all__ = ["DRAFT", "OPEN", "PAID", "UNCOLLECTIBLE", "VOID", "Store", "new_id", "utc"]
+__all__ = ["DRAFT", "OPEN", "PAID", "REFUNDED", "UNCOLLECTIBLE", "VOID", "Store", "new_id", "utc"]

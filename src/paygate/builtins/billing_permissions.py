@@ -3,8 +3,9 @@
 The seed: only the account owner sees billing details, pays or buys, from the
 main account; multi-users and sub-accounts can neither see nor pay. Staff
 actors (the billing service itself) may view, grant discounts, record usage,
-freeze and cancel. It answers last (``trylast``), so a host plugin that
-answers ``True`` or ``False`` first decides instead.
+freeze, cancel and release a parked subscription. It answers last
+(``trylast``), so a host plugin that answers ``True`` or ``False`` first
+decides instead.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from __future__ import annotations
 from paygate._markers import hookimpl
 from paygate.billing.models import STAFF_ACTIONS, Account, Action, Actor
 
-#: What even the owner may not do: the billing service grants discounts and meters usage.
-_STAFF_ONLY = frozenset({Action.GRANT_DISCOUNT.value, Action.RECORD_USAGE.value})
+#: What even the owner may not do: the billing service grants discounts, meters
+#: usage and releases a subscription parked for review.
+_STAFF_ONLY = frozenset(
+    {Action.GRANT_DISCOUNT.value, Action.RECORD_USAGE.value, Action.RELEASE.value}
+)
 
 
 class BillingPermissions:

@@ -5,6 +5,7 @@ schedule and invoice number series, read from the ``[billing]`` config table::
     proration = "actual_days"     # actual_days | days_30 | by_second | none
     retry_days = [1, 3, 5, 7]     # days after the first failure, then stop
     series = "INV"                # the invoice number series
+    dunning_end = "cancel"        # cancel | past_due | unpaid | freeze
 
 Each hook answers last (``trylast``): a host plugin answering first wins.
 Hard declines and a missing payment method are never retried (lesson 9 of
@@ -16,7 +17,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from paygate._markers import hookimpl
-from paygate.billing.models import Invoice, ProrationContext, RetryDecision
+from paygate.billing.models import (
+    DUNNING_ENDS,
+    DunningContext,
+    Invoice,
+    ProrationContext,
+    RetryDecision,
+)
 from paygate.billing.proration import ProrationPolicy
 from paygate.config import Config
 from paygate.errors import ConfigurationError
@@ -37,7 +44,7 @@ HARD_DECLINES: frozenset[str] = frozenset(
         "invalid_request",
     }
 )
-_KEYS = frozenset({"proration", "retry_days", "series", "catalog"})
+_KEYS = frozenset({"proration", "retry_days", "series", "catalog", "dunning_end"})
 
 
 class BillingPolicies:
@@ -45,6 +52,7 @@ class BillingPolicies:
         self.proration = ProrationPolicy.ACTUAL_DAYS
         self.retry_days = DEFAULT_RETRY_DAYS
         self.series = "INV"
+        self.dunning_end = "cancel"
 
     @hookimpl
     def paygate_configure(self, config: Config) -> None:
@@ -75,6 +83,12 @@ class BillingPolicies:
             if not isinstance(series, str) or not 1 <= len(series) <= 64:
                 raise ConfigurationError("[billing] series must be a 1-64 character string")
             self.series = series
+        if "dunning_end" in section:
+            if section["dunning_end"] not in DUNNING_ENDS:
+                raise ConfigurationError(
+                    f"[billing] dunning_end must be one of {list(DUNNING_ENDS)}"
+                )
+            self.dunning_end = str(section["dunning_end"])
 
     @hookimpl(trylast=True)
     def paygate_billing_proration(self, context: ProrationContext) -> str:
@@ -92,6 +106,10 @@ class BillingPolicies:
         previous = self.retry_days[attempt - 2] if attempt >= 2 else 0
         wait = self.retry_days[attempt - 1] - previous
         return RetryDecision(timedelta(days=wait), f"retry {attempt} of {len(self.retry_days)}")
+
+    @hookimpl(trylast=True)
+    def paygate_billing_dunning_end(self, context: DunningContext) -> str:
+        return self.dunning_end
 
     @hookimpl(trylast=True)
     def paygate_billing_number_series(self, invoice: Invoice) -> str:

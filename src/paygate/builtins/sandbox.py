@@ -245,6 +245,24 @@ class SandboxProvider:
     def set_fault_rates(self, **rates: float) -> None:
         self._faults.rates = {k: v for k, v in rates.items() if k in FAULTS and v}
 
+    def refund_outside(self, transaction_id: str, amount: Money) -> None:
+        """Refund ``amount`` of a captured payment as the provider's dashboard
+        would: the provider's books move, paygate's ledger hears nothing (a
+        ``payment.refunded`` webhook from :meth:`make_webhook` then tells)."""
+        with self._guarded():
+            p = self._payments.get(self._by_tx.get(transaction_id) or "")
+            if (
+                p is None
+                or not isinstance(amount, Money)
+                or amount.currency != p.currency
+                or amount.minor_units <= 0
+            ):
+                raise InvalidRequest("no such captured payment, or a bad amount", param="amount")
+            if p.refunded + amount.minor_units > p.captured:
+                raise InvalidRequest("refund exceeds the captured amount", param="amount")
+            p.refunded += amount.minor_units
+            p.status = S.REFUNDED if p.refunded == p.captured else S.PARTIALLY_REFUNDED
+
     def set_stored_outcome(self, token: str, outcome: str) -> None:
         """Make the stored payment method ``token`` answer ``outcome`` (one of
         :data:`STORED_OUTCOMES`) from its next charge on, as a real card does
@@ -632,6 +650,27 @@ class SandboxProvider:
     def paygate_store_payment_method(self, request: StoreRequest) -> ProviderResult:
         def act() -> ProviderResult:
             method = request.method
+            if method.kind == "stored":
+                # a method this sandbox made earlier (its "client-side token"):
+                # kept as it is, for this customer, like Stripe attaching a pm_
+                known = self._stored.get(method.token)
+                if known is None or method.provider != NAME:
+                    return self._decline(
+                        ErrorCode.INVALID_REQUEST, None, "No such stored payment method."
+                    )
+                customer = request.customer.id if request.customer else known.customer
+                known.customer = customer
+                return ProviderResult(
+                    status=S.AUTHORIZED,
+                    stored_method=StoredPaymentMethod(
+                        provider=NAME,
+                        token=method.token,
+                        customer_reference=customer,
+                        brand=known.brand if known.brand != "paypal" else None,
+                        last4=known.last4 or None,
+                        method_kind="paypal" if known.brand == "paypal" else "card",
+                    ),
+                )
             if method.kind != "card":
                 token = "pm_sbx_" + secrets.token_hex(8)
                 self._stored[token] = _Stored("ok", "paypal", "", None)
@@ -697,10 +736,17 @@ class SandboxProvider:
     def make_webhook(
         self, event_type: str, transaction_id: str, *, event_id: str | None = None
     ) -> tuple[dict[str, str], bytes]:
-        """A signed delivery for tests and demos: ``(headers, body)``."""
+        """A signed delivery for tests and demos: ``(headers, body)``.
+
+        The amount is the payment's, except for ``payment.refunded``: what
+        was refunded on it to date (the contract of ``WebhookEvent.amount``).
+        """
         with self._guarded():
             ref = self._by_tx.get(transaction_id)
             payment = self._payments.get(ref or "")
+            amount = None
+            if payment is not None:
+                amount = payment.refunded if event_type == "payment.refunded" else payment.amount
         body = json.dumps(
             {
                 "id": event_id or "evt_" + secrets.token_hex(8),
@@ -709,7 +755,7 @@ class SandboxProvider:
                 "data": {
                     "reference": ref,
                     "transaction_id": transaction_id,
-                    "amount": payment.amount if payment else None,
+                    "amount": amount,
                     "currency": payment.currency if payment else None,
                 },
             }

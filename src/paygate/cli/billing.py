@@ -70,7 +70,8 @@ def run_command(
             console.print(
                 f"claimed {report.claimed}, renewed {report.renewed}, paid {report.paid}, "
                 f"failed {report.failed}, unknown {report.unknown}, canceled {report.canceled}, "
-                f"parked {report.parked}, resumed {report.resumed}"
+                f"parked {report.parked}, resumed {report.resumed}, "
+                f"settled {report.settled}, refunded {report.refunded}"
             )
             if not loop or stop["now"] or (max_runs is not None and runs >= max_runs):
                 break
@@ -98,6 +99,42 @@ def details_command(ctx: click.Context, account: str, actor: str, catalog: str |
     finally:
         billing.payments.close()
     print_details(Console(), d)
+
+
+@billing_group.command("pay")
+@click.argument("invoice")
+@click.option("--actor", required=True, help="The host user paying (the account's owner).")
+@click.option("--catalog", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.pass_context
+def pay_command(ctx: click.Context, invoice: str, actor: str, catalog: str | None) -> None:
+    """Charge INVOICE (open, or given up on by dunning) now with the account's
+    payment method; the subscription is active again once nothing is unpaid."""
+    from paygate.billing import Actor
+
+    billing = _billing(ctx, catalog)
+    try:
+        inv = billing.pay(Actor.user(actor), invoice)
+    finally:
+        billing.payments.close()
+    Console().print(f"invoice {inv.id}: {inv.status} ({inv.total})")
+
+
+@billing_group.command("release")
+@click.argument("subscription")
+@click.option("--staff", required=True, help="The billing staff member releasing it.")
+@click.option("--catalog", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.pass_context
+def release_command(ctx: click.Context, subscription: str, staff: str, catalog: str | None) -> None:
+    """Take SUBSCRIPTION, parked for review (needs_review), back to active
+    after a person looked at why it was parked."""
+    from paygate.billing import Actor
+
+    billing = _billing(ctx, catalog)
+    try:
+        sub = billing.release(Actor.staff_member(staff), subscription)
+    finally:
+        billing.payments.close()
+    Console().print(f"subscription {sub.id}: {sub.status}")
 
 
 def print_details(console: Console, d: Any) -> None:

@@ -36,17 +36,23 @@ class StoredMethods:
 
     def store_payment_method(
         self,
-        method: Card | PayPalWallet,
+        method: Card | PayPalWallet | StoredPaymentMethod,
         *,
         customer: Customer | None = None,
         provider: str | None = None,
         idempotency_key: str | None = None,
     ) -> StoredPaymentMethod:
-        """Save a card or wallet at the provider for later ``charge_recurring``."""
+        """Save a card or wallet at the provider for later ``charge_recurring``;
+        or a token the payer's browser made at the provider (Stripe.js's
+        ``pm_...``), which the provider then keeps for this customer."""
         cust = _check_customer(customer)
         key = _check_key(idempotency_key)
-        if isinstance(method, StoredPaymentMethod):
-            raise InvalidRequest("this payment method is already stored", param="method")
+        if isinstance(method, StoredPaymentMethod) and method.status != "active":
+            raise InvalidRequest(
+                "this payment method waits for the payer's approval: "
+                "finish it with confirm_payment_method",
+                param="method",
+            )
         checked = validate_method(
             self.engine,
             method,

@@ -107,6 +107,12 @@ class LedgerStore(ABC):
         already recorded.
         """
 
+    def find_by_reference(self, provider: str, provider_reference: str) -> Transaction | None:
+        """The stored transaction of ``provider`` whose provider reference is
+        ``provider_reference`` (how a webhook without our transaction id, a
+        Stripe dispute, is matched). Optional: ``None`` when not kept."""
+        return None
+
     def webhook_events(self) -> list[dict[str, Any]]:
         """Recorded webhook events with the transaction each named and its
         outcome (``applied``, ``stale``, ``deferred``, ``reported``,

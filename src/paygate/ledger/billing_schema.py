@@ -154,6 +154,9 @@ invoices = Table(
     ),
     Index("ix_paygate_billing_invoices_account", "account_id"),
     Index("ix_paygate_billing_invoices_subscription", "subscription_id"),
+    # A provider's refund or dispute names a charge: its invoice is found by
+    # the transaction (revision 0005).
+    Index("ix_paygate_billing_invoices_transaction", "transaction_id"),
 )
 
 invoice_lines = Table(
@@ -195,6 +198,7 @@ payment_attempts = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
     UniqueConstraint("invoice_id", "attempt_no", name="uq_paygate_billing_attempts_invoice_no"),
+    Index("ix_paygate_billing_attempts_transaction", "transaction_id"),
 )
 
 usage_events = Table(
@@ -226,6 +230,30 @@ events = Table(
     Column("payload", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("delivered_at", DateTime(timezone=True)),
+)
+
+#: Disputes (chargebacks) the providers reported on billing charges (revision
+#: 0005). One row per provider event: a redelivery finds its row.
+disputes = Table(
+    "paygate_billing_disputes",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("provider", String(64), nullable=False),
+    Column("provider_event_id", String(255), nullable=False),
+    Column("provider_type", String(255), nullable=False),
+    # The provider's own dispute id when the event carries one (stored exactly).
+    Column("provider_dispute_id", String(255)),
+    Column("account_id", String(64), ForeignKey("paygate_billing_accounts.id"), nullable=False),
+    Column("invoice_id", String(64), ForeignKey("paygate_billing_invoices.id"), nullable=False),
+    Column("transaction_id", String(64), nullable=False),
+    Column("amount_minor", BigInteger),
+    Column("currency", String(3)),
+    Column("reason", String(255)),
+    Column("status", String(16), nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("provider", "provider_event_id", name="uq_paygate_billing_disputes_event"),
+    Index("ix_paygate_billing_disputes_account", "account_id"),
 )
 
 runner_locks = Table(
@@ -317,6 +345,7 @@ __all__ = [
     "POSTGRES_TRIGGERS",
     "SQLITE_TRIGGERS",
     "accounts",
+    "disputes",
     "events",
     "invoice_lines",
     "invoices",

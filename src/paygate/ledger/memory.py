@@ -92,6 +92,17 @@ class MemoryLedger(LedgerStore):
     def get_transaction(self, transaction_id: str) -> Transaction | None:
         return self._txs.get(transaction_id)
 
+    def find_by_reference(self, provider: str, provider_reference: str) -> Transaction | None:
+        with self._lock:
+            return next(
+                (
+                    tx
+                    for tx in self._txs.values()
+                    if tx.provider == provider and tx.provider_reference == provider_reference
+                ),
+                None,
+            )
+
     def operations(
         self, *, state: OperationState | None = None, transaction_id: str | None = None
     ) -> list[OperationRecord]:

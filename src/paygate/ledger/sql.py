@@ -562,6 +562,18 @@ class SQLLedger(LedgerStore):
             self._end_read(conn)
         return Transaction.model_validate_json(row[0]) if row else None
 
+    def find_by_reference(self, provider: str, provider_reference: str) -> Transaction | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(transactions.c.data).where(
+                    transactions.c.provider == provider,
+                    transactions.c.provider_reference == provider_reference,
+                )
+            ).first()
+            if self._is_sqlite:
+                conn.rollback()
+        return Transaction.model_validate_json(row[0]) if row else None
+
     def operations(
         self, *, state: OperationState | None = None, transaction_id: str | None = None
     ) -> list[OperationRecord]:

@@ -200,7 +200,8 @@ def build_demo(database: Path, *, seed_data: bool = True) -> DemoHost:
         routes=[
             Route("/", index),
             Mount("/billing", app=portal),
-            Mount("/webhooks", app=webhook_endpoint(payments)),
+            # Refunds and disputes the providers report reach billing too.
+            Mount("/webhooks", app=webhook_endpoint(payments, on_event=billing.on_webhook)),
         ]
     )
     app.add_middleware(_RememberAs)

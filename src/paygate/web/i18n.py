@@ -84,6 +84,13 @@ FR: dict[str, str] = {
     "Next charge": "Prochain prélèvement",
     "Charged on {date}": "Prélevé le {date}",
     "Nothing will be charged.": "Rien ne sera prélevé.",
+    "Open disputes": "Litiges en cours",
+    "Your bank disputes these payments. We will get in touch; there is nothing to do here.": (
+        "Votre banque conteste ces paiements. Nous vous contacterons ; "
+        "vous n’avez rien à faire ici."
+    ),
+    "Opened on {date} for {amount}": "Ouvert le {date} pour {amount}",
+    "Opened on {date}": "Ouvert le {date}",
     "Total": "Total",
     "Payment method": "Mode de paiement",
     "No payment method yet.": "Aucun mode de paiement pour le moment.",
@@ -127,6 +134,21 @@ FR: dict[str, str] = {
     "Sandbox: use a test card such as 4242 4242 4242 4242. "
     "A $1 check is made and voided at once.": "Sandbox : utilisez une carte de test comme "
     "4242 4242 4242 4242. Une vérification de 1 $ est faite puis annulée aussitôt.",
+    "Your card goes straight to our payment provider, Stripe: we never see its number. "
+    "A $1 check is made and voided at once.": "Votre carte va directement à notre prestataire "
+    "de paiement, Stripe : nous n’en voyons jamais le numéro. Une vérification de 1 $ est "
+    "faite puis annulée aussitôt.",
+    "Card entry with Stripe needs JavaScript: turn it on for this page, then reload it.": (
+        "La saisie de la carte avec Stripe nécessite JavaScript : activez-le pour cette page, "
+        "puis rechargez-la."
+    ),
+    "The card could not be checked. Check it and try again.": "La carte n’a pas pu être "
+    "vérifiée. Vérifiez-la et réessayez.",
+    "Card entry is unavailable: Stripe could not be loaded. Reload the page.": "La saisie de "
+    "la carte est indisponible : Stripe n’a pas pu être chargé. Rechargez la page.",
+    "Card details": "Coordonnées de la carte",
+    "Card numbers are not accepted here (nothing was done).": "Les numéros de carte ne sont "
+    "pas acceptés ici (rien n’a été fait).",
     "The card was added.": "La carte a été ajoutée.",
     "The card was refused: {reason}": "La carte a été refusée : {reason}",
     "Your add-ons": "Vos modules complémentaires",
@@ -199,6 +221,8 @@ FR: dict[str, str] = {
     "paid": "payée",
     "void": "annulée",
     "uncollectible": "irrécouvrable",
+    "refunded": "remboursée",
+    "cancel": "résiliation",
     "subscription": "abonnement",
     "renewal": "renouvellement",
     "change": "changement",

@@ -1,7 +1,12 @@
 """``billing_portal``: the customer billing pages, as an ASGI app a host mounts.
 
 Server-rendered (Jinja2), no JavaScript: every action is a form that posts
-back here. The host says who is asking (``authenticate``) and which billing
+back here. The one exception is card entry with Stripe
+(``stripe_publishable_key``): that page loads Stripe.js, whose card Element
+sends the card from the browser to Stripe, and posts back only the
+PaymentMethod id (card numbers never touch the host).
+
+The host says who is asking (``authenticate``) and which billing
 account that user looks at (``account_of``); :class:`paygate.billing.Billing`
 decides what they may do (its ``paygate_billing_authorize`` hook), so a
 multi-user or a sub-account gets the 403 page, never the data.
@@ -10,13 +15,14 @@ multi-user or a sub-account gets the 403 page, never the data.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, select_autoescape
 from starlette.applications import Starlette
@@ -34,11 +40,12 @@ from paygate.billing import (
     Preview,
     StalePreview,
 )
-from paygate.errors import NotFound, PaygateError
-from paygate.models import Card
+from paygate.errors import ConfigurationError, NotFound, PaygateError
+from paygate.models import Card, StoredPaymentMethod
 from paygate.redaction import scrub_text
 from paygate.web import i18n
 from paygate.web.security import (
+    CSP,
     CSRF_COOKIE,
     CSRF_FIELD,
     IDEMPOTENCY_FIELD,
@@ -67,6 +74,74 @@ _DOC_TYPES = {
     "381": "Credit note (381)",
     "384": "Corrected invoice (384)",
 }
+
+
+#: The provider that keeps what Stripe.js makes (the paygate-stripe plugin's name).
+STRIPE_PROVIDER = "stripe"
+STRIPE_JS = "https://js.stripe.com/v3/"
+_PUBLISHABLE_KEY = re.compile(r"pk_(test|live)_[A-Za-z0-9]{1,247}")
+#: A PaymentMethod id as Stripe.js gives it (``pm_`` and letters, digits, ``_``).
+_PAYMENT_METHOD = re.compile(r"pm_[A-Za-z0-9_]{1,100}")
+#: Fields of the sandbox's card form: a post carrying one in Stripe mode is refused.
+_CARD_FIELDS = ("number", "cvc", "exp_month", "exp_year")
+_HOST = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
+def _stripe_key(key: object) -> str:
+    """The publishable key, checked: a secret key here would be rendered
+    into every card page, so it is refused (and never echoed)."""
+    if not isinstance(key, str):
+        raise ConfigurationError(
+            "stripe_publishable_key must be a str (pk_test_... or pk_live_...)",
+            param="stripe_publishable_key",
+        )
+    if key.startswith(("sk_", "rk_")):
+        raise ConfigurationError(
+            "stripe_publishable_key got a secret or restricted key (sk_/rk_): give the "
+            "publishable key (pk_test_... or pk_live_...); the secret key stays in the "
+            "Stripe plugin's configuration and must never reach a browser",
+            param="stripe_publishable_key",
+        )
+    if not _PUBLISHABLE_KEY.fullmatch(key):
+        raise ConfigurationError(
+            "stripe_publishable_key must be a Stripe publishable key (pk_test_... or pk_live_...)",
+            param="stripe_publishable_key",
+        )
+    return key
+
+
+def _stripe_csp(stripe_js: object) -> tuple[str, str]:
+    """``(stripe_js, CSP of the card page)``: the portal's strict policy plus
+    what Stripe.js needs (its script, its frames, its API), or, for a test
+    shim (localstripe), that one origin for all three."""
+    if not isinstance(stripe_js, str):
+        raise ConfigurationError("stripe_js must be a URL (str)", param="stripe_js")
+    parts = urlsplit(stripe_js)
+    local = parts.scheme == "http" and parts.netloc.split("@")[-1].rsplit(":", 1)[0] in _LOOPBACK
+    if (
+        not (parts.scheme == "https" or local)
+        or not parts.netloc
+        or "@" in parts.netloc
+        or not _HOST.fullmatch(parts.netloc)
+        or any(c in stripe_js for c in " ;,'\"\\<>")
+    ):
+        raise ConfigurationError(
+            "stripe_js must be an https URL (http only on 127.0.0.1 or localhost, for tests)",
+            param="stripe_js",
+        )
+    origin = f"{parts.scheme}://{parts.netloc}"
+    if origin == "https://js.stripe.com":
+        # Stripe's documented policy for Stripe.js and Elements
+        script, frame, connect = (
+            origin,
+            "https://js.stripe.com https://hooks.stripe.com",
+            "https://api.stripe.com",
+        )
+    else:
+        script = frame = connect = origin
+    policy = f"{CSP}; script-src 'self' {script}; frame-src {frame}; connect-src {connect}"
+    return stripe_js, policy
 
 
 class _Refused(Exception):
@@ -101,7 +176,15 @@ class Portal:
         secret: str | bytes,
         templates: str | Path | None = None,
         https_only: bool = False,
+        stripe_publishable_key: str | None = None,
+        stripe_js: str = STRIPE_JS,
     ) -> None:
+        self.stripe_key: str | None = None
+        self.stripe_js: str | None = None
+        self.stripe_csp: str | None = None
+        if stripe_publishable_key is not None:
+            self.stripe_key = _stripe_key(stripe_publishable_key)
+            self.stripe_js, self.stripe_csp = _stripe_csp(stripe_js)
         self.billing = billing
         self.authenticate = authenticate
         self.account_of = account_of
@@ -371,30 +454,71 @@ class Portal:
         except PaygateError as exc:
             return self._problem(page, exc, 402 if exc.code.value == "card_declined" else 400)
 
+    def _card_page(self, page: _Page, status: int = 200, error: str | None = None) -> Response:
+        """The card page: the sandbox's test-card form, or with Stripe the card
+        Element (its page alone lets Stripe.js in through the CSP)."""
+        response = self._render(
+            page,
+            "card.html",
+            status,
+            error=error,
+            stripe_key=self.stripe_key,
+            stripe_js=self.stripe_js,
+        )
+        if self.stripe_csp is not None:
+            response.headers["content-security-policy"] = self.stripe_csp
+        return response
+
     async def card(self, request: Request) -> Response:
         page = await self._page(request)
         acct = self._account(page)
         # viewing the form already needs the right to see billing
         await self._call(page, self.billing.account, page.actor, acct)
-        return self._render(page, "card.html", error=None)
+        return self._card_page(page)
+
+    def _stripe_method(self, page: _Page, form: FormData) -> StoredPaymentMethod:
+        """The PaymentMethod id Stripe.js made, checked; a post with card
+        fields is refused unread (card numbers never touch the host)."""
+        if any(name in form for name in _CARD_FIELDS):
+            raise _Refused(
+                self._message(
+                    page,
+                    400,
+                    "That did not work",
+                    "Card numbers are not accepted here (nothing was done).",
+                )
+            )
+        token = form.get("payment_method")
+        if not isinstance(token, str) or not _PAYMENT_METHOD.fullmatch(token):
+            raise _Refused(
+                self._message(
+                    page,
+                    400,
+                    "That did not work",
+                    "Reload the page and send it again (nothing was done).",
+                )
+            )
+        return StoredPaymentMethod(provider=STRIPE_PROVIDER, token=token)
 
     async def card_post(self, request: Request) -> Response:
         page = await self._page(request)
         acct = self._account(page)
         form = await self._form(page)
-        # read once, never rendered back: an error re-shows an empty form
-        try:
-            method = Card(
-                str(form.get("number", "")).replace(" ", ""),
-                int(str(form.get("exp_month", "0")) or 0),
-                int(str(form.get("exp_year", "0")) or 0),
-                str(form.get("cvc", "")) or None,
-                str(form.get("holder", "")) or None,
-            )
-        except (ValueError, TypeError):
-            return self._render(
-                page, "card.html", 400, error="Check the card number, expiry and CVC."
-            )
+        method: Card | StoredPaymentMethod
+        if self.stripe_key is not None:
+            method = self._stripe_method(page, form)
+        else:
+            # read once, never rendered back: an error re-shows an empty form
+            try:
+                method = Card(
+                    str(form.get("number", "")).replace(" ", ""),
+                    int(str(form.get("exp_month", "0")) or 0),
+                    int(str(form.get("exp_year", "0")) or 0),
+                    str(form.get("cvc", "")) or None,
+                    str(form.get("holder", "")) or None,
+                )
+            except (ValueError, TypeError):
+                return self._card_page(page, 400, "Check the card number, expiry and CVC.")
 
         async def act(key: str) -> str:
             await self._call(
@@ -405,7 +529,7 @@ class Portal:
         try:
             return await self._once(page, form, act)
         except PaygateError as exc:
-            return self._render(page, "card.html", 402, error=scrub_text(exc.message))
+            return self._card_page(page, 402, scrub_text(exc.message))
 
     async def addons(self, request: Request) -> Response:
         page = await self._page(request)
@@ -612,6 +736,12 @@ class Portal:
             text = resources.files("paygate.web").joinpath("static/portal.css").read_text("utf-8")
             return Response(text, media_type="text/css")
 
+        async def stripe_card_js(request: Request) -> Response:
+            text = (
+                resources.files("paygate.web").joinpath("static/stripe-card.js").read_text("utf-8")
+            )
+            return Response(text, media_type="text/javascript")
+
         routes = [
             route("/", self.details, "details"),
             route("/plan", self.plan, "plan"),
@@ -633,6 +763,7 @@ class Portal:
             route("/staff", self.staff, "staff"),
             route("/staff/{request:str}/{what:str}", self.staff_decide, "staff_decide", ("POST",)),
             Route("/static/portal.css", css, name="css"),
+            Route("/static/stripe-card.js", stripe_card_js, name="stripe_card_js"),
         ]
         app = Starlette(routes=routes)
         app.add_middleware(SecurityHeaders)
@@ -651,6 +782,8 @@ def billing_portal(
     secret: str | bytes,
     templates: str | Path | None = None,
     https_only: bool = False,
+    stripe_publishable_key: str | None = None,
+    stripe_js: str = STRIPE_JS,
 ) -> Starlette:
     """The billing portal as an ASGI app to mount (``app.mount("/billing", ...)``).
 
@@ -662,6 +795,15 @@ def billing_portal(
     :param templates: a folder whose templates override the shipped ones
         (same names; see docs/portal.md).
     :param https_only: mark the CSRF cookie ``Secure``.
+    :param stripe_publishable_key: card entry with Stripe: the "Add a new
+        card" page mounts Stripe.js's card Element and posts back only the
+        PaymentMethod id (``pm_...``), stored with the ``stripe`` provider;
+        card numbers never touch the host. The publishable key
+        (``pk_test_``/``pk_live_``); a secret key is refused
+        (``ConfigurationError``). ``None``: the sandbox's test-card form.
+    :param stripe_js: where Stripe.js is loaded from (Stripe's own URL; tests
+        point it at localstripe's shim). The card page's CSP lets in this
+        origin (or Stripe's documented ones) and nothing else.
     """
     return Portal(
         billing,
@@ -670,7 +812,9 @@ def billing_portal(
         secret=secret,
         templates=templates,
         https_only=https_only,
+        stripe_publishable_key=stripe_publishable_key,
+        stripe_js=stripe_js,
     ).app()
 
 
-__all__ = ["Portal", "billing_portal"]
+__all__ = ["STRIPE_JS", "STRIPE_PROVIDER", "Portal", "billing_portal"]

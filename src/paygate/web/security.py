@@ -18,6 +18,7 @@ IDEMPOTENCY_FIELD = "idempotency_key"
 
 #: Every portal response: no script at all, styles from the portal only, never
 #: framed (clickjacking a "Pay" button), forms post back to the portal only.
+#: (The card page in Stripe mode alone adds Stripe.js's origins: see portal.py.)
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"

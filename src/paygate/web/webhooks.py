@@ -7,6 +7,7 @@ hands it to :meth:`paygate.Payments.parse_webhook`, and answers:
 * 200 for an event applied and for a duplicate (the provider stops retrying);
 * 400 for a bad, missing or stale signature, or a body that is no event;
 * 404 for a provider that is not installed or takes no webhooks;
+* 503 when the host's ``on_event`` reaction failed (the provider retries);
 * 413 for a body over the limit.
 
 Bad input never gets a 5xx: a 5xx makes providers retry, and a forged or
@@ -78,8 +79,12 @@ def webhook_endpoint(
     """The webhook receiver as an ASGI app to mount (``app.mount("/webhooks", ...)``).
 
     :param max_body: the largest body read, in bytes (413 past it).
-    :param on_event: called with each new (not duplicate) event after paygate
-        applied it, e.g. to hand refunds and disputes to the host's billing.
+    :param on_event: called with each verified event after paygate applied
+        it, duplicates included (``event.duplicate``), e.g.
+        ``billing.on_webhook``. It must be idempotent: when it raises, the
+        endpoint answers 503 and the provider delivers again, and that
+        redelivery reaches ``on_event`` as a duplicate, so a reaction that
+        failed is not lost although the ledger already recorded the event.
     """
     if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
         raise ValueError("max_body is a positive number of bytes")
@@ -110,8 +115,19 @@ def webhook_endpoint(
                 return _answer(404, error="unknown_provider")
             log.error("webhook for %s not processed: %s", provider[:40], exc.code.value)
             return _answer(503, error="retry_later")
-        if on_event is not None and not event.duplicate:
-            await run_in_threadpool(on_event, event)
+        if on_event is not None:
+            try:
+                await run_in_threadpool(on_event, event)
+            except Exception as exc:
+                # The host's reaction failed (its database is down, a bug):
+                # 503 makes the provider deliver again, and on_event sees it then.
+                log.error(
+                    "webhook %s for %s: on_event failed (%s); asking for a redelivery",
+                    event.id[:80],
+                    provider[:40],
+                    type(exc).__name__,
+                )
+                return _answer(503, error="retry_later")
         return _answer(200, received=True, duplicate=event.duplicate, id=event.id)
 
     async def method_not_allowed(request: Request) -> Response:

@@ -108,6 +108,16 @@ def to_event(event: dict[str, Any]) -> WebhookEvent:
         related = (resource.get("supplementary_data") or {}).get("related_ids") or {}
         if isinstance(related, dict):
             order_id = related.get("order_id")
+    refund_amount: Any = None
+    if EVENT_TYPES.get(provider_type) == "payment.refunded":
+        # A payment.refunded event's amount is the total refunded on the
+        # payment to date (WebhookEvent's contract): the refund resource's
+        # seller_payable_breakdown.total_refunded_amount, not its own amount
+        # (this one refund). Without that total the amount is unknown.
+        refund_amount = resource.get("amount")
+        breakdown = resource.get("seller_payable_breakdown")
+        total = breakdown.get("total_refunded_amount") if isinstance(breakdown, dict) else None
+        amount = from_paypal(total)
     created = None
     if isinstance(event.get("create_time"), str):
         try:
@@ -119,6 +129,8 @@ def to_event(event: dict[str, Any]) -> WebhookEvent:
         "resource_id": resource.get("id"),
         "status": resource.get("status"),
         "summary": event.get("summary"),
+        # This one refund, as PayPal sent it.
+        "refund_amount": refund_amount,
     }
     kwargs: dict[str, Any] = {}
     if created is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import builtins
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -679,23 +680,169 @@ class Invoices:
                     f"credits would exceed invoice {orig.number_text}'s total {orig.total}",
                     param="refund",
                 )
-            draft = self._build(
-                account_id=orig.account_id,
-                invoice_id=None,
-                type_=DocumentType.CREDIT_NOTE,
-                buyer=orig.buyer,
-                buyer_profile_id=orig.buyer_profile_id,
-                locale=orig.locale,
-                gross_lines=[(reason, 1, refund, orig.supply_start, orig.supply_end)],
-                currency=orig.currency,
-                preceding=orig,
-                supply=(orig.supply_start, orig.supply_end),
-                transaction_id=transaction_id,
-            )
-            draft = self._same_vat(draft, orig)
-            doc = self._issue(conn, draft, key)
+            doc = self._issue(conn, self._credit_draft(orig, refund, transaction_id, reason), key)
         self.deliver_due()
         return doc
+
+    def _credit_draft(
+        self, orig: Document, refund: Money, transaction_id: str, reason: str
+    ) -> Document:
+        draft = self._build(
+            account_id=orig.account_id,
+            invoice_id=None,
+            type_=DocumentType.CREDIT_NOTE,
+            buyer=orig.buyer,
+            buyer_profile_id=orig.buyer_profile_id,
+            locale=orig.locale,
+            gross_lines=[(reason, 1, refund, orig.supply_start, orig.supply_end)],
+            currency=orig.currency,
+            preceding=orig,
+            supply=(orig.supply_start, orig.supply_end),
+            transaction_id=transaction_id,
+        )
+        return self._same_vat(draft, orig)
+
+    def invoice_document(self, invoice_id: str) -> Document | None:
+        """The 380 issued for billing invoice ``invoice_id``, issuing it now if
+        the invoice is paid and was not yet (``None``: no billing profile, not
+        paid, or no seller and renderer configured)."""
+        with self.store.read() as conn:
+            row = conn.execute(
+                select(documents).where(documents.c.source_key == f"inv:{invoice_id}")
+            ).first()
+            if row is not None:
+                return self._row_doc(row)
+            inv = self.store.invoice(conn, invoice_id)
+        if inv.status != PAID or not self.ready():
+            return None  # no seller or renderer: billing issues no documents at all
+        return self.issue_for_invoice(invoice_id)
+
+    def credit_charge_refunds(
+        self,
+        document_id: str,
+        refunds: Sequence[tuple[str, Money]],
+        *,
+        charge_id: str,
+        refunded_total: Money | None,
+        reason: str,
+    ) -> tuple[builtins.list[Document], builtins.list[str]]:
+        """Credit what a provider says was refunded on the charge of invoice
+        ``document_id`` (billing's reaction to a ``payment.refunded`` webhook;
+        no actor: the provider's signed event is the authority).
+
+        Each refund the ledger knows (``(refund id, amount)``) gets the credit
+        note ``credit_refund`` would give it (same key: never twice). Then, if
+        the provider's cumulative ``refunded_total`` is above what refund
+        credit notes already cover (a refund made outside paygate), the
+        difference is credited, keyed by the charge and that total: a
+        redelivery finds nothing left to credit. Credits never exceed the
+        invoice total. One write transaction, the invoice's row locked, so two
+        deliveries at once cannot both credit the same difference.
+
+        Returns the credit notes issued now and what needs a person's review.
+        """
+        for attempt in (1, 2):
+            try:
+                issued, problems = self._credit_once(
+                    document_id,
+                    refunds,
+                    charge_id=charge_id,
+                    refunded_total=refunded_total,
+                    reason=reason,
+                )
+                break
+            except IntegrityError:
+                # The host's own credit_refund issued the same refund's credit
+                # note at this very moment: read again, it is now credited.
+                if attempt == 2:
+                    raise
+        if issued:
+            self.deliver_due()
+        return issued, problems
+
+    def _credit_once(
+        self,
+        document_id: str,
+        refunds: Sequence[tuple[str, Money]],
+        *,
+        charge_id: str,
+        refunded_total: Money | None,
+        reason: str,
+    ) -> tuple[builtins.list[Document], builtins.list[str]]:
+        issued: builtins.list[Document] = []
+        problems: builtins.list[str] = []
+        with self.store.write() as conn:
+            # PostgreSQL: deliveries for the same charge queue here (SQLite's
+            # write transaction is already exclusive).
+            conn.execute(
+                select(documents.c.id).where(documents.c.id == document_id).with_for_update()
+            )
+            orig = self._doc(conn, document_id)
+            rows = conn.execute(
+                select(documents.c.source_key, documents.c.total_minor, documents.c.currency).where(
+                    and_(
+                        documents.c.preceding_id == orig.id,
+                        documents.c.type_code == DocumentType.CREDIT_NOTE.value,
+                    )
+                )
+            ).all()
+            keys = {r.source_key for r in rows}
+            credited = sum(
+                (Money.from_minor(r.total_minor, r.currency).amount for r in rows), Decimal(0)
+            )
+            by_refunds = sum(
+                (
+                    Money.from_minor(r.total_minor, r.currency).amount
+                    for r in rows
+                    if r.source_key.startswith("refund:")
+                ),
+                Decimal(0),
+            )
+            room = orig.total.amount - credited
+
+            def credit(amount: Decimal, key: str, transaction_id: str) -> None:
+                nonlocal room, by_refunds
+                money = Money(amount, orig.currency)
+                doc = self._issue(
+                    conn, self._credit_draft(orig, money, transaction_id, reason), key
+                )
+                issued.append(doc)
+                room -= amount
+                by_refunds += amount
+                keys.add(key)
+
+            for refund_id, amount in refunds:
+                key = f"refund:{refund_id}"
+                if key in keys:
+                    continue
+                if amount.currency != orig.currency or amount.amount <= 0:
+                    problems.append(f"refund {refund_id} of {amount} cannot credit {orig.total}")
+                elif amount.amount > room:
+                    problems.append(
+                        f"refund {refund_id} of {amount} would credit more than "
+                        f"{orig.number_text}'s total {orig.total}"
+                    )
+                else:
+                    credit(amount.amount, key, refund_id)
+            if refunded_total is not None:
+                if refunded_total.currency != orig.currency:
+                    problems.append(
+                        f"the provider reports {refunded_total} refunded on a "
+                        f"{orig.currency} invoice"
+                    )
+                else:
+                    missing = refunded_total.amount - by_refunds
+                    if missing > room:
+                        problems.append(
+                            f"the provider reports {refunded_total} refunded: more than "
+                            f"{orig.number_text}'s total {orig.total} can credit"
+                        )
+                    missing = min(missing, room)
+                    if missing > 0:
+                        key = f"refund:{charge_id}:total:{refunded_total.minor_units}"
+                        if key not in keys:
+                            credit(missing, key, charge_id)
+        return issued, problems
 
     def refund(
         self,
