@@ -4,14 +4,17 @@ failed charge does (numbering, dunning, the end state, a paid change applied).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
 from paygate.billing.core import BillingCore
 from paygate.billing.errors import (
     PaymentFailed,
+    StalePreview,
 )
 from paygate.billing.models import (
     DUNNING_ENDS,
@@ -47,6 +50,16 @@ from paygate.models import TransactionStatus
 #: How soon the runner asks again about a charge that had no answer.
 UNKNOWN_BACKOFF = timedelta(minutes=1)
 _UNKNOWN_BACKOFF = UNKNOWN_BACKOFF  # its name before the split (paygate.billing.service)
+
+
+# Statements of every charge, built once (``b_``: the WHERE clause's parameters).
+_SETTLE = update(payment_attempts).where(payment_attempts.c.idempotency_key == bindparam("b_key"))
+_SETTLE_PENDING = _SETTLE.where(payment_attempts.c.status == "pending")
+_INSERT_ATTEMPT = insert(payment_attempts)
+
+
+class _Contended(StalePreview):
+    """An invoice or attempt was not as read: the transaction rolls back."""
 
 
 class Collection(BillingCore):
@@ -126,30 +139,65 @@ class Collection(BillingCore):
                 return self._failed(conn, inv, acct, inv.attempt_count + 1, "no_payment_method")
             else:
                 attempt_no = inv.attempt_count + 1
-                key = f"paygate-billing:{inv.id}:try:{attempt_no}"
-                conn.execute(
-                    insert(payment_attempts).values(
-                        id=new_id("att"),
-                        invoice_id=inv.id,
-                        attempt_no=attempt_no,
-                        idempotency_key=key,
-                        status="pending",
-                        created_at=now,
-                    )
-                )
-                self.store.update_invoice(conn, inv, attempt_count=attempt_no)
+                key = self._add_attempt(conn, inv, attempt_no, now)
+                inv = replace(inv, attempt_count=attempt_no)
         if not key:
             with self.store.write() as conn:
-                inv = self.store.invoice(conn, invoice_id)
+                inv = self.store.invoice(conn, invoice_id, lock=True)
                 return self._paid(conn, inv, None)
         assert method is not None or pending is not None
-        use = method or (acct.payment_method)
+        return self._charge(inv, acct, key, attempt_no, now)[0]
+
+    def _add_attempt(self, conn: Connection, inv: Invoice, attempt_no: int, now: datetime) -> str:
+        """A pending attempt row and its deterministic key (committed with the
+        caller's transaction, before the charge leaves), counted on the invoice."""
+        key = self._record_attempt(conn, inv, attempt_no, now)
+        self.store.update_invoice(conn, inv, attempt_count=attempt_no)
+        return key
+
+    def _record_attempt(
+        self, conn: Connection, inv: Invoice, attempt_no: int, now: datetime
+    ) -> str:
+        """The attempt row alone: for an invoice written with its count already."""
+        key = f"paygate-billing:{inv.id}:try:{attempt_no}"
+        conn.execute(
+            _INSERT_ATTEMPT,
+            {
+                "id": new_id("att"),
+                "invoice_id": inv.id,
+                "attempt_no": attempt_no,
+                "idempotency_key": key,
+                "status": "pending",
+                "created_at": now,
+            },
+        )
+        return key
+
+    def _charge(
+        self,
+        inv: Invoice,
+        acct: Account,
+        key: str,
+        attempt_no: int,
+        now: datetime,
+        *,
+        then: Callable[[Connection], bool] | None = None,
+    ) -> tuple[Invoice, bool]:
+        """Steps 2 and 3 of :meth:`_collect` for an attempt already recorded
+        (``key``), with ``inv`` as it was when that attempt was written.
+
+        ``then``: run in the transaction that records a success, once the
+        attempt is settled and before the invoice is paid (the runner
+        releases its lease there); it returns whether it read the
+        subscription as current in that transaction (then paying need not
+        look). The flag returned says whether it ran.
+        """
         error: str | None = None
         tx_id: str | None = None
         try:
             tx = self.payments.charge_recurring(
                 inv.total,
-                use,  # type: ignore[arg-type]
+                acct.payment_method,  # type: ignore[arg-type]
                 customer=customer_of(acct),
                 description=f"Invoice {inv.id}",
                 metadata={"paygate_invoice": inv.id, "paygate_attempt": str(attempt_no)},
@@ -182,49 +230,107 @@ class Collection(BillingCore):
                         )
                         .values(next_action_at=soon)
                     )
-                return self.store.invoice(conn, invoice_id)
+                return self.store.invoice(conn, inv.id), False
         except PaygateError as exc:
             error = exc.code.value
+        if tx_id is not None:
+            # The usual case, without reading the invoice again: the attempt
+            # goes from pending to succeeded only here (compare-and-set), and
+            # the invoice's status is checked by the statement that pays it.
+            # Anyone else got there first (a concurrent run, a status
+            # changed meanwhile): all of it rolls back, the number taken
+            # too, and the locked path below decides.
+            try:
+                with self.store.write() as conn:
+                    if not self._settle_attempt(conn, key, "succeeded", tx_id, None, pending=True):
+                        raise _Contended(f"attempt {key} settled meanwhile")
+                    current = then(conn) if then is not None else False
+                    return self._paid(conn, inv, tx_id, sub_current=current), then is not None
+            except _Contended:
+                pass
         with self.store.write() as conn:
-            inv = self.store.invoice(conn, invoice_id, lock=True)
+            locked = self.store.invoice(conn, inv.id, lock=True)
             status = "succeeded" if tx_id else "failed"
-            conn.execute(
-                update(payment_attempts)
-                .where(payment_attempts.c.idempotency_key == key)
-                .values(
-                    status=status, transaction_id=tx_id, error_code=error, finished_at=self.now()
-                )
-            )
+            self._settle_attempt(conn, key, status, tx_id, error, pending=False)
             if tx_id is not None:
-                return self._paid(conn, inv, tx_id)
+                return self._paid(conn, locked, tx_id), False
             # The account is read again only for a failure (a success needs nothing of it).
-            acct = self.store.account(conn, inv.account_id)
-            return self._failed(conn, inv, acct, attempt_no, error or "card_declined")
+            acct = self.store.account(conn, locked.account_id)
+            return self._failed(conn, locked, acct, attempt_no, error or "card_declined"), False
 
-    def _paid(self, conn: Connection, inv: Invoice, tx_id: str | None) -> Invoice:
+    def _settle_attempt(
+        self,
+        conn: Connection,
+        key: str,
+        status: str,
+        tx_id: str | None,
+        error: str | None,
+        *,
+        pending: bool,
+    ) -> bool:
+        """Record an attempt's outcome; ``pending``: only if it is still
+        pending (whether it was is returned)."""
+        done = conn.execute(
+            _SETTLE_PENDING if pending else _SETTLE,
+            {
+                "b_key": key,
+                "status": status,
+                "transaction_id": tx_id,
+                "error_code": error,
+                "finished_at": self.now(),
+            },
+        )
+        return bool(done.rowcount == 1)
+
+    def _paid(
+        self, conn: Connection, inv: Invoice, tx_id: str | None, *, sub_current: bool = False
+    ) -> Invoice:
+        """Mark ``inv`` paid (numbered first if it is a draft), as the caller
+        read it: a row no longer in ``inv.status`` raises (a subclass of
+        :class:`StalePreview`), rolling the transaction back.
+
+        ``sub_current``: the caller read the subscription's collection state
+        as current in this transaction (nothing to put back)."""
         now = self.now()
         was_given_up = inv.status == UNCOLLECTIBLE
+        values: dict[str, Any] = {
+            "status": PAID,
+            "amount_paid_minor": inv.total.minor_units,
+            "transaction_id": tx_id,
+            "next_attempt_at": None,
+            "closed_at": now,
+        }
         if inv.status == DRAFT:
-            inv = self.store.finalize(conn, inv, series=self._series(inv), status=OPEN, now=now)
-        self.store.update_invoice(
-            conn,
-            inv,
-            status=PAID,
-            amount_paid_minor=inv.total.minor_units,
-            transaction_id=tx_id,
-            next_attempt_at=None,
-            closed_at=now,
-        )
+            # Numbered and paid in one statement: the number is taken from the
+            # series' counter row in this transaction (given back if it rolls
+            # back), and the draft is final and paid at the same commit.
+            series = self._series(inv)
+            number = self.store.take_number(conn, series)
+            values.update(series=series, number=number, finalized_at=now)
+            self.store.check_invoice_change(inv, {"status": PAID})
+            inv = replace(inv, status=OPEN, series=series, number=number, finalized_at=now)
+            expected = DRAFT
+        else:
+            self.store.check_invoice_change(inv, values)
+            expected = inv.status
+        if not self.store.update_invoice_if(conn, inv, expected, values):
+            raise _Contended(f"invoice {inv.id} changed while it was being paid: try again")
         if inv.subscription_id:
-            sub = self.store.subscription(conn, inv.subscription_id)
+            sub: Subscription | None = None
             if inv.reason == "change":
+                sub = self.store.subscription(conn, inv.subscription_id)
                 sub = self._apply_paid_change(conn, sub, inv, now)
-            if sub.collection_state is CollectionState.PAST_DUE:
-                self._restore(conn, sub, inv, now, was_given_up)
-            elif sub.collection_state is not CollectionState.CURRENT:
-                self.store.update_subscription(
-                    conn, sub, now, collection_state=CollectionState.CURRENT.value
-                )
+            # Put back to current (restored if past due) unless the caller
+            # read it as current in this transaction.
+            if inv.reason == "change" or not sub_current:
+                if sub is None:
+                    sub = self.store.subscription(conn, inv.subscription_id)
+                if sub.collection_state is CollectionState.PAST_DUE:
+                    self._restore(conn, sub, inv, now, was_given_up)
+                elif sub.collection_state is not CollectionState.CURRENT:
+                    self.store.update_subscription(
+                        conn, sub, now, collection_state=CollectionState.CURRENT.value
+                    )
         self._emit(
             conn,
             "invoice.paid",

@@ -44,6 +44,12 @@ class RunReport:
 class Renewals(BillingCore):
     """``run_once`` and the renewal lines it charges."""
 
+    def _metered(self, sub: Subscription) -> bool:
+        """Whether usage can add a line to the renewal of ``sub``: only an
+        item whose offer has an overage rate in some price version bills
+        usage (:func:`overage_items`), so for the others it is not read."""
+        return any(price.overage for e in self._entries(sub) for price in e.offer.prices)
+
     def _renewal_lines(
         self, acct: Account, sub: Subscription, usage: dict[str, int]
     ) -> tuple[list[DraftLine], Any]:

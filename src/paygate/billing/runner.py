@@ -25,17 +25,25 @@ the refunds of immediate cancels left without an answer
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import BindParameter
 
 from paygate.billing.collection import UNKNOWN_BACKOFF
 from paygate.billing.errors import RunnerBusy, StalePreview
-from paygate.billing.models import BillingState, Entitlement
+from paygate.billing.models import (
+    Account,
+    BillingState,
+    CollectionState,
+    Entitlement,
+    Invoice,
+    Subscription,
+)
 from paygate.billing.parking import settle_parked
 from paygate.billing.periods import local_midnight, zone
-from paygate.billing.store import DRAFT, OPEN, new_id
+from paygate.billing.store import DRAFT, OPEN, new_id, utc
 from paygate.errors import PaygateError
 from paygate.ledger.billing_schema import (
     invoices,
@@ -106,12 +114,47 @@ def claim(billing: Billing, worker: str, batch: int, lease: timedelta) -> list[s
     return [r[0] for r in rows]
 
 
-def _release(conn: Connection, sub_id: str, worker: str, next_at: datetime | None) -> None:
-    conn.execute(
-        update(subscriptions)
-        .where(and_(subscriptions.c.id == sub_id, subscriptions.c.lease_owner == worker))
-        .values(lease_owner=None, lease_until=None, next_action_at=next_at)
+_RELEASE = (
+    update(subscriptions)
+    .where(
+        and_(
+            subscriptions.c.id == bindparam("b_id"),
+            subscriptions.c.lease_owner == bindparam("b_worker"),
+        )
     )
+    .values(lease_owner=None, lease_until=None)
+)
+
+
+def _release(conn: Connection, sub_id: str, worker: str, next_at: datetime | None) -> None:
+    conn.execute(_RELEASE, {"b_id": sub_id, "b_worker": worker, "next_action_at": next_at})
+
+
+_SUB_ID: BindParameter[str] = bindparam("b_id", type_=subscriptions.c.id.type)
+_NOW = bindparam("b_now", type_=subscriptions.c.next_action_at.type)
+# The state, the earliest retry and the count of unanswered charges, in one
+# statement.
+_NEXT_ACTION = select(
+    subscriptions.c.billing_state,
+    subscriptions.c.collection_state,
+    subscriptions.c.frozen_until,
+    subscriptions.c.period_end,
+    select(func.min(invoices.c.next_attempt_at))
+    .where(and_(invoices.c.subscription_id == _SUB_ID, invoices.c.status == OPEN))
+    .scalar_subquery()
+    .label("retry"),
+    select(func.count())
+    .select_from(payment_attempts)
+    .join(invoices, invoices.c.id == payment_attempts.c.invoice_id)
+    .where(
+        and_(
+            invoices.c.subscription_id == _SUB_ID,
+            payment_attempts.c.status == "pending",
+        )
+    )
+    .scalar_subquery()
+    .label("stuck"),
+).where(subscriptions.c.id == _SUB_ID)
 
 
 def _next_action(billing: Billing, conn: Connection, sub_id: str, tz: ZoneInfo) -> datetime | None:
@@ -119,65 +162,74 @@ def _next_action(billing: Billing, conn: Connection, sub_id: str, tz: ZoneInfo) 
     invoice's retry, or its freeze's end; ``None`` when it is over.
 
     ``tz``: the account's time zone (an account's zone never changes)."""
-    sub = billing.store.subscription(conn, sub_id)
-    if sub.billing_state in (BillingState.CANCELED, BillingState.NEEDS_REVIEW):
-        return None
-    if sub.billing_state is BillingState.FROZEN:
-        return local_midnight(sub.frozen_until, tz) if sub.frozen_until else None
-    # The earliest retry and the count of unanswered charges, in one statement.
-    retry, stuck = conn.execute(
-        select(
-            select(func.min(invoices.c.next_attempt_at))
-            .where(and_(invoices.c.subscription_id == sub_id, invoices.c.status == OPEN))
-            .scalar_subquery(),
-            select(func.count())
-            .select_from(payment_attempts)
-            .join(invoices, invoices.c.id == payment_attempts.c.invoice_id)
-            .where(
-                and_(
-                    invoices.c.subscription_id == sub_id,
-                    payment_attempts.c.status == "pending",
-                )
-            )
-            .scalar_subquery(),
-        )
-    ).one()
-    end = local_midnight(sub.period_end, tz)
-    found = [end]
-    if retry is not None:
-        from paygate.billing.store import utc
+    return _next_action_and_state(billing, conn, sub_id, tz)[0]
 
-        found.append(utc(retry))  # type: ignore[arg-type]
-    if stuck:
+
+def _next_action_and_state(
+    billing: Billing, conn: Connection, sub_id: str, tz: ZoneInfo
+) -> tuple[datetime | None, bool]:
+    """:func:`_next_action`, and whether the collection state is current."""
+    row = conn.execute(_NEXT_ACTION, {"b_id": sub_id}).one()
+    current = row.collection_state == CollectionState.CURRENT.value
+    state = BillingState(row.billing_state)
+    if state in (BillingState.CANCELED, BillingState.NEEDS_REVIEW):
+        return None, current
+    if state is BillingState.FROZEN:
+        return (local_midnight(row.frozen_until, tz) if row.frozen_until else None), current
+    found = [local_midnight(row.period_end, tz)]
+    if row.retry is not None:
+        found.append(utc(row.retry))  # type: ignore[arg-type]
+    if row.stuck:
         found.append(billing.now() + UNKNOWN_BACKOFF)
-    return min(found)
+    return min(found), current
+
+
+#: What is owed now: renewal drafts and drafts with a pending attempt (left
+#: by a crash), and open invoices whose retry time has come.
+_OWED = and_(
+    invoices.c.subscription_id == _SUB_ID,
+    or_(
+        and_(invoices.c.status == OPEN, invoices.c.next_attempt_at <= _NOW),
+        # A renewal draft is always owed (a crash may have come before its
+        # first attempt was even written).
+        and_(invoices.c.status == DRAFT, invoices.c.reason == "renewal"),
+        and_(
+            invoices.c.status == DRAFT,
+            invoices.c.id.in_(
+                select(payment_attempts.c.invoice_id).where(payment_attempts.c.status == "pending")
+            ),
+        ),
+    ),
+)
+_OWED_IDS = select(invoices.c.id).where(_OWED).order_by(invoices.c.created_at)
+#: The subscription's renewal invoices since ``b_since`` (the safety bound's
+#: 24 hours).
+_RECENT = (
+    select(func.count())
+    .select_from(invoices)
+    .where(
+        and_(
+            invoices.c.subscription_id == _SUB_ID,
+            invoices.c.reason == "renewal",
+            invoices.c.created_at >= bindparam("b_since", type_=invoices.c.created_at.type),
+        )
+    )
+)
+
+
+def _renewal_read(billing: Billing) -> Any:
+    """The subscription (locked) and its account, whether anything is owed
+    (:data:`_OWED`) and its recent renewals (:data:`_RECENT`): one statement."""
+    return billing.store.subscription_account_select(
+        exists().where(_OWED).label("owed"),
+        _RECENT.scalar_subquery().label("recent"),
+        lock=True,
+    )
 
 
 def _owed(conn: Connection, sub_id: str, now: datetime) -> list[str]:
-    """What is owed now: renewal drafts and drafts with a pending attempt
-    (left by a crash), and open invoices whose retry time has come."""
-    rows = conn.execute(
-        select(invoices.c.id, invoices.c.status)
-        .where(invoices.c.subscription_id == sub_id)
-        .where(
-            or_(
-                and_(invoices.c.status == OPEN, invoices.c.next_attempt_at <= now),
-                # A renewal draft is always owed (a crash may have come
-                # before its first attempt was even written).
-                and_(invoices.c.status == DRAFT, invoices.c.reason == "renewal"),
-                and_(
-                    invoices.c.status == DRAFT,
-                    invoices.c.id.in_(
-                        select(payment_attempts.c.invoice_id).where(
-                            payment_attempts.c.status == "pending"
-                        )
-                    ),
-                ),
-            )
-        )
-        .order_by(invoices.c.created_at)
-    ).all()
-    return [row.id for row in rows]
+    """The ids of what is owed now (:data:`_OWED`), oldest first."""
+    return [row.id for row in conn.execute(_OWED_IDS, {"b_id": sub_id, "b_now": now}).all()]
 
 
 def _count(report: RunReport, status: str) -> None:
@@ -228,6 +280,8 @@ def _park(billing: Billing, sub_id: str, why: str) -> None:
 
 
 def _process(billing: Billing, sub_id: str, worker: str, report: RunReport) -> None:
+    if _renew_at_once(billing, sub_id, worker, report):
+        return
     now = billing.now()
     with billing.store.read() as conn:
         sub = billing.store.subscription(conn, sub_id)
@@ -281,15 +335,7 @@ def _renew(billing: Billing, sub_id: str, report: RunReport) -> None:
             report.canceled += 1
             return
         recent = conn.execute(
-            select(func.count())
-            .select_from(invoices)
-            .where(
-                and_(
-                    invoices.c.subscription_id == sub.id,
-                    invoices.c.reason == "renewal",
-                    invoices.c.created_at >= now - timedelta(hours=24),
-                )
-            )
+            _RECENT, {"b_id": sub.id, "b_since": now - timedelta(hours=24)}
         ).scalar_one()
         if recent >= billing.safety_bound:
             why = f"{recent} renewal invoices in 24 hours (safety bound {billing.safety_bound})"
@@ -306,57 +352,140 @@ def _renew(billing: Billing, sub_id: str, report: RunReport) -> None:
             )
             report.parked += 1
             return
-        usage = billing.store.usage(conn, sub.id, sub.period_index)
-        lines, plan = billing._renewal_lines(acct, sub, usage)
-        nxt, anchor, anchor_index, new_cycle, entries, removed = plan
-        inv = billing.store.create_draft(
-            conn,
-            dedupe_key=f"{sub.id}:period:{nxt.index}",
-            account_id=acct.id,
-            subscription_id=sub.id,
-            reason="renewal",
-            currency=acct.currency,
-            lines=lines,
-            now=now,
-            period=(nxt.index, nxt.start, nxt.end),
-        )
-        pending = dict(sub.pending or {})
-        for key in ("offer", "cycle", "remove"):
-            pending.pop(key, None)
-        plan_offer = next((e.offer.code for e in entries if e.offer.kind == "plan"), sub.offer)
-        for item_id in removed:
-            conn.execute(update(items).where(items.c.id == item_id).values(removed_at=now))
-        if plan_offer != sub.offer:
-            plan_item = next(i for i in sub.active_items() if i.kind == "plan")
-            conn.execute(update(items).where(items.c.id == plan_item.id).values(offer=plan_offer))
-        billing.store.update_subscription(
-            conn,
-            sub,
-            now,
-            offer=plan_offer,
-            cycle=new_cycle.code,
-            anchor=anchor,
-            anchor_index=anchor_index,
-            period_index=nxt.index,
-            period_start=nxt.start,
-            period_end=nxt.end,
-            pending=pending or None,
-        )
-        billing._emit(
-            conn,
-            "subscription.renewed",
-            acct.id,
-            f"{sub.id}:renewed:{nxt.index}",
-            subscription_id=sub.id,
-            invoice_id=inv.id,
-            payload={"period_start": nxt.start.isoformat(), "period_end": nxt.end.isoformat()},
-        )
+        inv = _write_renewal(billing, conn, sub, acct, now)
+        assert inv is not None
         invoice_id = inv.id
         report.renewed += 1
         report.invoices.append(inv.id)
     if invoice_id is not None:
         settled = billing._collect(invoice_id)
         _count(report, settled.status)
+
+
+class _NotUsual(Exception):
+    """The renewal is not the usual one after all: roll back, take the general path."""
+
+
+def _renew_at_once(billing: Billing, sub_id: str, worker: str, report: RunReport) -> bool:
+    """The usual renewal in two transactions; ``False`` (nothing written)
+    when it is not the usual case, which :func:`_process` then handles.
+
+    The usual case: an active subscription due now, not ending, with a
+    payment method, nothing owed and under the safety bound. Then one
+    transaction writes the period's draft, its first attempt (pending, with
+    its deterministic key), the next period and the event, exactly what
+    :func:`_renew` and the first transaction of ``_collect`` write in two;
+    the charge runs outside any transaction; and the transaction that
+    records a success also releases the lease (a failure or an unknown
+    outcome takes the general path, then the lease is released on its own).
+    A crash anywhere leaves what the general path would leave: a renewal
+    draft with a pending attempt, owed and charged again with the same key.
+    """
+    now = billing.now()
+    try:
+        with billing.store.write() as conn:
+            # The subscription (locked) and its account, whether anything is
+            # owed and its recent renewals, in one statement.
+            sub, acct, row = billing.store.subscription_and_account(
+                conn,
+                billing.store.statement("renewal_read", lambda: _renewal_read(billing)),
+                {"b_id": sub_id, "b_now": now, "b_since": now - timedelta(hours=24)},
+                sub_id,
+            )
+            if sub.billing_state is not BillingState.ACTIVE or sub.cancel_at_period_end:
+                return False
+            if row.owed or row.recent >= billing.safety_bound:
+                return False
+            tz = zone(acct.timezone)
+            if now < local_midnight(sub.period_end, tz) or acct.payment_method is None:
+                return False
+            inv = _write_renewal(billing, conn, sub, acct, now, attempts=1)
+            if inv is None or inv.total.minor_units == 0:
+                raise _NotUsual
+            key = billing._record_attempt(conn, inv, 1, now)
+    except _NotUsual:
+        return False
+    report.renewed += 1
+    report.invoices.append(inv.id)
+
+    def release(conn: Connection) -> bool:
+        at, current = _next_action_and_state(billing, conn, sub_id, tz)
+        _release(conn, sub_id, worker, at)
+        return current
+
+    settled, released = billing._charge(inv, acct, key, 1, now, then=release)
+    _count(report, settled.status)
+    if not released:
+        with billing.store.write() as conn:
+            _release(conn, sub_id, worker, _next_action(billing, conn, sub_id, tz))
+    return True
+
+
+def _write_renewal(
+    billing: Billing,
+    conn: Connection,
+    sub: Subscription,
+    acct: Account,
+    now: datetime,
+    *,
+    attempts: int = 0,
+) -> Invoice | None:
+    """The next period's draft (``attempts``: its attempt count as written),
+    the subscription moved into that period, and the event; ``None`` when
+    the period's invoice already exists (nothing written then)."""
+    usage = billing.store.usage(conn, sub.id, sub.period_index) if billing._metered(sub) else {}
+    lines, plan = billing._renewal_lines(acct, sub, usage)
+    nxt, anchor, anchor_index, new_cycle, entries, removed = plan
+    inv = billing.store.new_draft(
+        conn,
+        dedupe_key=f"{sub.id}:period:{nxt.index}",
+        account_id=acct.id,
+        subscription_id=sub.id,
+        reason="renewal",
+        currency=acct.currency,
+        lines=lines,
+        now=now,
+        period=(nxt.index, nxt.start, nxt.end),
+        attempts=attempts,
+    )
+    if inv is None:
+        if attempts:
+            return None  # the usual path stops; the general one decides
+        # A re-run of a period whose invoice exists: that invoice (as before).
+        inv = billing.store.invoice_by_key(conn, f"{sub.id}:period:{nxt.index}")
+        assert inv is not None
+    pending = dict(sub.pending or {})
+    for key in ("offer", "cycle", "remove"):
+        pending.pop(key, None)
+    plan_offer = next((e.offer.code for e in entries if e.offer.kind == "plan"), sub.offer)
+    for item_id in removed:
+        conn.execute(update(items).where(items.c.id == item_id).values(removed_at=now))
+    if plan_offer != sub.offer:
+        plan_item = next(i for i in sub.active_items() if i.kind == "plan")
+        conn.execute(update(items).where(items.c.id == plan_item.id).values(offer=plan_offer))
+    billing.store.update_subscription(
+        conn,
+        sub,
+        now,
+        offer=plan_offer,
+        cycle=new_cycle.code,
+        anchor=anchor,
+        anchor_index=anchor_index,
+        period_index=nxt.index,
+        period_start=nxt.start,
+        period_end=nxt.end,
+        pending=pending or None,
+    )
+    billing._emit(
+        conn,
+        "subscription.renewed",
+        acct.id,
+        f"{sub.id}:renewed:{nxt.index}",
+        subscription_id=sub.id,
+        invoice_id=inv.id,
+        payload={"period_start": nxt.start.isoformat(), "period_end": nxt.end.isoformat()},
+    )
+    return inv
 
 
 def _stuck_attempts(billing: Billing) -> bool:

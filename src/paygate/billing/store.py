@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from paygate.billing.errors import BillingNotFound, ImmutableInvoice
@@ -99,10 +99,77 @@ class _Prefixed:
         return getattr(self._row, self._prefix + name)
 
 
+#: The statements run on every renewal, built once (see :meth:`Store.statement`);
+#: ``b_``-named parameters are the WHERE clause's, the others the columns set.
+_SUBSCRIPTION = (
+    select(subscriptions, *_ITEM_COLUMNS)
+    .select_from(subscriptions.outerjoin(items, items.c.subscription_id == subscriptions.c.id))
+    .where(subscriptions.c.id == bindparam("b_id"))
+    .order_by(items.c.added_at, items.c.id)
+)
+_INVOICE = (
+    select(invoices, *_LINE_COLUMNS)
+    .select_from(invoices.outerjoin(invoice_lines, invoice_lines.c.invoice_id == invoices.c.id))
+    .where(invoices.c.id == bindparam("b_id"))
+    .order_by(invoice_lines.c.position)
+)
+# The account and its members in one statement (it is read on every renewal
+# and every charge): one row per member, or one with no member.
+_ACCOUNT = (
+    select(accounts, members.c.actor_ref, members.c.role)
+    .select_from(accounts.outerjoin(members, members.c.account_id == accounts.c.id))
+    .where(accounts.c.id == bindparam("b_id"))
+)
+# The subscription, its items, its account and the account's members.
+_SUBSCRIPTION_ACCOUNT = (
+    select(
+        subscriptions,
+        *_ITEM_COLUMNS,
+        *(c.label(f"acct_{c.name}") for c in accounts.c),
+        members.c.actor_ref.label("member_ref"),
+        members.c.role.label("member_role"),
+    )
+    .select_from(
+        subscriptions.join(accounts, accounts.c.id == subscriptions.c.account_id)
+        .outerjoin(items, items.c.subscription_id == subscriptions.c.id)
+        .outerjoin(members, members.c.account_id == accounts.c.id)
+    )
+    .where(subscriptions.c.id == bindparam("b_id"))
+    .order_by(items.c.added_at, items.c.id)
+)
+_UPDATE_SUBSCRIPTION = update(subscriptions).where(
+    and_(
+        subscriptions.c.id == bindparam("b_id"),
+        subscriptions.c.version == bindparam("b_version"),
+    )
+)
+_UPDATE_INVOICE = update(invoices).where(invoices.c.id == bindparam("b_id"))
+_UPDATE_INVOICE_IF = update(invoices).where(
+    and_(invoices.c.id == bindparam("b_id"), invoices.c.status == bindparam("b_status"))
+)
+_INSERT_LINES = insert(invoice_lines)
+
+
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self._stmts: dict[str, Any] = {}
+        #: (unlocked, locked) reads of a subscription and of an invoice
+        self._sub_stmts = (_SUBSCRIPTION, _SUBSCRIPTION.with_for_update(of=subscriptions))
+        self._invoice_stmts = (_INVOICE, _INVOICE.with_for_update(of=invoices))
+
+    def statement(self, name: str, build: Any) -> Any:
+        """The statement ``name`` of this store's dialect, built once.
+
+        The hot statements are built once and run with their parameters: a
+        statement built per call cost SQLAlchemy more CPU (constructing it,
+        then its cache key) than the round trip itself.
+        """
+        found = self._stmts.get(name)
+        if found is None:
+            found = self._stmts[name] = build()
+        return found
 
     # -- transactions --------------------------------------------------------
     @contextmanager
@@ -132,15 +199,13 @@ class Store:
             raise InvalidRequest("account must be an account id string", param="account")
         # The account and its members in one statement (it is read on every
         # renewal and every charge): one row per member, or one with no member.
-        rows = conn.execute(
-            select(accounts, members.c.actor_ref, members.c.role)
-            .select_from(accounts.outerjoin(members, members.c.account_id == accounts.c.id))
-            .where(accounts.c.id == account_id)
-        ).all()
+        rows = conn.execute(_ACCOUNT, {"b_id": account_id}).all()
         if not rows:
             raise BillingNotFound(f"no billing account {account_id!r:.80}")
-        row = rows[0]
-        found = [r for r in rows if r.actor_ref is not None]
+        return self._account(rows[0], {(r.actor_ref, r.role) for r in rows if r.actor_ref})
+
+    @staticmethod
+    def _account(row: Any, found: set[tuple[str, str]]) -> Account:
         method = (
             StoredPaymentMethod.model_validate_json(row.payment_method)
             if row.payment_method
@@ -154,8 +219,32 @@ class Store:
             timezone=row.timezone,
             nonprofit=bool(row.nonprofit),
             payment_method=method,
-            members=tuple(sorted((m.actor_ref, m.role) for m in found)),
+            members=tuple(sorted(found)),
         )
+
+    def subscription_and_account(
+        self, conn: Connection, stmt: Any, params: dict[str, Any], subscription_id: str
+    ) -> tuple[Subscription, Account, Any]:
+        """The subscription, its account and the first row of ``stmt``, a
+        :meth:`subscription_account_select` (one statement where the two
+        reads took two)."""
+        rows = conn.execute(stmt, params).all()
+        if not rows:
+            raise BillingNotFound(f"no subscription {subscription_id!r:.80}")
+        # One row per item and member: each item once, in the rows' order.
+        found = {r.item_id: _Prefixed(r, "item_") for r in rows if r.item_id is not None}
+        sub = self._subscription(rows[0], list(found.values()))
+        people = {(r.member_ref, r.member_role) for r in rows if r.member_ref is not None}
+        return sub, self._account(_Prefixed(rows[0], "acct_"), people), rows[0]
+
+    def subscription_account_select(self, *extra: Any, lock: bool = False) -> Any:
+        """The statement of :meth:`subscription_and_account` with ``extra``
+        columns (its parameter is ``b_id``); built once by its caller
+        (:meth:`statement`)."""
+        stmt = _SUBSCRIPTION_ACCOUNT.add_columns(*extra)
+        if lock and self.dialect == "postgresql":
+            stmt = stmt.with_for_update(of=subscriptions)
+        return stmt
 
     # -- subscriptions -----------------------------------------------------------
     def subscription(
@@ -163,18 +252,9 @@ class Store:
     ) -> Subscription:
         if not isinstance(subscription_id, str):
             raise InvalidRequest("subscription must be an id string", param="subscription")
-        # The subscription and its items in one statement (one row per item).
-        stmt = (
-            select(subscriptions, *_ITEM_COLUMNS)
-            .select_from(
-                subscriptions.outerjoin(items, items.c.subscription_id == subscriptions.c.id)
-            )
-            .where(subscriptions.c.id == subscription_id)
-            .order_by(items.c.added_at, items.c.id)
-        )
-        if lock and self.dialect == "postgresql":
-            stmt = stmt.with_for_update(of=subscriptions)
-        rows = conn.execute(stmt).all()
+        rows = conn.execute(
+            self._sub_stmts[lock and self.dialect == "postgresql"], {"b_id": subscription_id}
+        ).all()
         if not rows:
             raise BillingNotFound(f"no subscription {subscription_id!r:.80}")
         found = [_Prefixed(r, "item_") for r in rows if r.item_id is not None]
@@ -230,9 +310,9 @@ class Store:
         if "pending" in values and values["pending"] is not None:
             values["pending"] = json.dumps(values["pending"], sort_keys=True)
         done = conn.execute(
-            update(subscriptions)
-            .where(and_(subscriptions.c.id == sub.id, subscriptions.c.version == sub.version))
-            .values(version=sub.version + 1, updated_at=now, **values)
+            _UPDATE_SUBSCRIPTION,
+            {"b_id": sub.id, "b_version": sub.version, **values, "version": sub.version + 1}
+            | {"updated_at": now},
         )
         if done.rowcount != 1:
             from paygate.billing.errors import StalePreview
@@ -247,18 +327,9 @@ class Store:
         transaction ends (PostgreSQL; SQLite's write lock already serializes)."""
         if not isinstance(invoice_id, str):
             raise InvalidRequest("invoice must be an id string", param="invoice")
-        # The invoice and its lines in one statement (one row per line).
-        stmt = (
-            select(invoices, *_LINE_COLUMNS)
-            .select_from(
-                invoices.outerjoin(invoice_lines, invoice_lines.c.invoice_id == invoices.c.id)
-            )
-            .where(invoices.c.id == invoice_id)
-            .order_by(invoice_lines.c.position)
-        )
-        if lock and self.dialect == "postgresql":
-            stmt = stmt.with_for_update(of=invoices)
-        rows = conn.execute(stmt).all()
+        rows = conn.execute(
+            self._invoice_stmts[lock and self.dialect == "postgresql"], {"b_id": invoice_id}
+        ).all()
         if not rows:
             raise BillingNotFound(f"no invoice {invoice_id!r:.80}")
         return self._invoice_of(rows[0], [_Prefixed(r, "line_") for r in rows if r.line_id])
@@ -350,23 +421,73 @@ class Store:
         """A draft invoice with its lines, or the invoice already made under
         ``dedupe_key`` (a re-run of the same period makes nothing new).
         ``credit``: a credit record, whose total is negative (what goes back)."""
+        made = self.new_draft(
+            conn,
+            dedupe_key=dedupe_key,
+            account_id=account_id,
+            subscription_id=subscription_id,
+            reason=reason,
+            currency=currency,
+            lines=lines,
+            now=now,
+            period=period,
+            credit=credit,
+        )
+        if made is not None:
+            return made
         existing = self.invoice_by_key(conn, dedupe_key)
-        if existing is not None:
-            return existing
+        assert existing is not None  # the insert met it
+        return existing
+
+    def new_draft(
+        self,
+        conn: Connection,
+        *,
+        dedupe_key: str,
+        account_id: str,
+        subscription_id: str | None,
+        reason: str,
+        currency: str,
+        lines: Sequence[DraftLine],
+        now: datetime,
+        period: tuple[int, Any, Any] | None = None,
+        attempts: int = 0,
+        credit: bool = False,
+    ) -> Invoice | None:
+        """Like :meth:`create_draft`, but ``None`` when ``dedupe_key`` already
+        has an invoice (nothing is written then).
+
+        The invoice is returned as written, built here rather than read back
+        (a renewal makes one per subscription: the read was a statement each).
+        ``attempts``: the attempt count it is written with (the caller writes
+        that attempt in the same transaction); ``credit``: as for
+        :meth:`create_draft`.
+        """
         total = 0
         for line in lines:
             if line.amount.currency != currency:
+                if self.invoice_by_key(conn, dedupe_key) is not None:
+                    return None
                 raise InvalidRequest(f"a {line.amount.currency} line on a {currency} invoice")
             total += line.amount.minor_units
         if (total < 0) != credit:
+            if self.invoice_by_key(conn, dedupe_key) is not None:
+                return None
             raise InvalidRequest(
                 f"an invoice total cannot be negative ({total} minor units)"
                 if not credit
                 else f"a credit record's total is negative ({total} minor units)"
             )
         invoice_id = new_id("inv")
-        conn.execute(
-            insert(invoices).values(
+        p_index, p_start, p_end = period if period else (None, None, None)
+        # ON CONFLICT DO NOTHING: an invoice already made under the key (a
+        # re-run, or a concurrent runner) is told by the missing id, without
+        # a read first and without aborting the transaction.
+        made = conn.execute(
+            self.statement(
+                "insert_invoice", lambda: self._insert(invoices).returning(invoices.c.id)
+            ),
+            dict(
                 id=invoice_id,
                 account_id=account_id,
                 subscription_id=subscription_id,
@@ -378,55 +499,123 @@ class Store:
                 currency=currency,
                 total_minor=total,
                 amount_paid_minor=0,
-                period_index=period[0] if period else None,
-                period_start=period[1] if period else None,
-                period_end=period[2] if period else None,
-                attempt_count=0,
+                period_index=p_index,
+                period_start=p_start,
+                period_end=p_end,
+                attempt_count=attempts,
                 created_at=now,
+            ),
+        ).first()
+        if made is None:
+            return None
+        # The lines as reading them back gives them: amounts in minor units.
+        made_lines = tuple(
+            InvoiceLine(
+                id=new_id("il"),
+                position=pos,
+                kind=ln.kind,
+                description=ln.description[:500],
+                amount=Money.from_minor(ln.amount.minor_units, currency),
+                quantity=ln.quantity,
+                offer=ln.offer,
+                price_version=ln.price_version,
+                item_id=ln.item_id,
+                net=None if ln.net is None else Money.from_minor(ln.net.minor_units, currency),
+                period_start=ln.period_start,
+                period_end=ln.period_end,
+                credits_line_id=ln.credits_line_id,
+                proration=ln.proration,
             )
+            for pos, ln in enumerate(lines, start=1)
         )
-        if lines:
-            conn.execute(
-                insert(invoice_lines),
-                [
-                    {
-                        "id": new_id("il"),
-                        "invoice_id": invoice_id,
-                        "position": pos,
-                        "kind": ln.kind,
-                        "description": ln.description[:500],
-                        "offer": ln.offer,
-                        "price_version": ln.price_version,
-                        "item_id": ln.item_id,
-                        "quantity": ln.quantity,
-                        "amount_minor": ln.amount.minor_units,
-                        "net_minor": None if ln.net is None else ln.net.minor_units,
-                        "period_start": ln.period_start,
-                        "period_end": ln.period_end,
-                        "credits_line_id": ln.credits_line_id,
-                        "proration": ln.proration,
-                    }
-                    for pos, ln in enumerate(lines, start=1)
-                ],
-            )
-        return self.invoice(conn, invoice_id)
+        rows = [
+            {
+                "id": ln.id,
+                "invoice_id": invoice_id,
+                "position": ln.position,
+                "kind": ln.kind,
+                "description": ln.description,
+                "offer": ln.offer,
+                "price_version": ln.price_version,
+                "item_id": ln.item_id,
+                "quantity": ln.quantity,
+                "amount_minor": ln.amount.minor_units,
+                "net_minor": None if ln.net is None else ln.net.minor_units,
+                "period_start": ln.period_start,
+                "period_end": ln.period_end,
+                "credits_line_id": ln.credits_line_id,
+                "proration": ln.proration,
+            }
+            for ln in made_lines
+        ]
+        if rows:
+            conn.execute(_INSERT_LINES, rows)
+        zero = Money.from_minor(0, currency)
+        return Invoice(
+            id=invoice_id,
+            account_id=account_id,
+            subscription_id=subscription_id,
+            reason=reason,
+            status=DRAFT,
+            series=None,
+            number=None,
+            currency=currency,
+            total=Money.from_minor(total, currency),
+            amount_paid=zero,
+            period_index=p_index,
+            period_start=p_start,
+            period_end=p_end,
+            attempt_count=attempts,
+            next_attempt_at=None,
+            transaction_id=None,
+            created_at=now,
+            finalized_at=None,
+            closed_at=None,
+            lines=made_lines,
+        )
 
     def take_number(self, conn: Connection, series: str) -> int:
         """The next number of ``series`` from its counter row, in the caller's
         transaction: a rollback gives it back, so numbers have no gaps."""
         if not isinstance(series, str) or not 1 <= len(series) <= 64:
             raise InvalidRequest("an invoice number series is a 1-64 character name")
-        conn.execute(self._insert(number_series).values(series=series, next_value=1))
-        value = conn.execute(
-            update(number_series)
-            .where(number_series.c.series == series)
-            .values(next_value=number_series.c.next_value + 1)
-            .returning(number_series.c.next_value)
-        ).scalar_one()
+        # One upsert: a new series' row starts past its first number; an
+        # existing one is incremented under its row lock, held to the end of
+        # the caller's transaction (so two finalizations never share a number).
+        value = conn.execute(self._upsert_number(), {"series": series}).scalar_one()
         return int(value) - 1
+
+    def _upsert_number(self) -> Any:
+        def build() -> Any:
+            self._insert(number_series)  # refuses a dialect billing does not support
+            dialect = postgresql if self.dialect == "postgresql" else sqlite
+            ins = dialect.insert(number_series).values(series=bindparam("series"), next_value=2)
+            return ins.on_conflict_do_update(
+                index_elements=[number_series.c.series],
+                set_={"next_value": number_series.c.next_value + 1},
+            ).returning(number_series.c.next_value)
+
+        return self.statement("take_number", build)
 
     def update_invoice(self, conn: Connection, invoice: Invoice, **values: Any) -> None:
         """Change an invoice, refusing in code what the database triggers refuse."""
+        self.check_invoice_change(invoice, values)
+        conn.execute(_UPDATE_INVOICE, {"b_id": invoice.id, **values})
+
+    def update_invoice_if(
+        self, conn: Connection, invoice: Invoice, expected: str, values: dict[str, Any]
+    ) -> bool:
+        """Change an invoice still in status ``expected`` (compare-and-set);
+        whether it was. The caller checked the change
+        (:meth:`check_invoice_change`)."""
+        done = conn.execute(
+            _UPDATE_INVOICE_IF, {"b_id": invoice.id, "b_status": expected, **values}
+        )
+        return bool(done.rowcount == 1)
+
+    @staticmethod
+    def check_invoice_change(invoice: Invoice, values: dict[str, Any]) -> None:
+        """Refuse in code what the database triggers refuse (before writing)."""
         if invoice.status != DRAFT:
             frozen = sorted(set(values) - COLLECTION_FIELDS)
             if frozen:
@@ -436,7 +625,6 @@ class Store:
         status = values.get("status", invoice.status)
         if status not in _ALLOWED[invoice.status]:
             raise ImmutableInvoice(f"an invoice cannot go from {invoice.status} to {status}")
-        conn.execute(update(invoices).where(invoices.c.id == invoice.id).values(**values))
 
     def finalize(
         self, conn: Connection, invoice: Invoice, *, series: str, status: str, now: datetime
@@ -518,15 +706,16 @@ class Store:
         payload: dict[str, Any] | None = None,
     ) -> None:
         conn.execute(
-            self._insert(events).values(
-                dedupe_key=dedupe_key,
-                type=type,
-                account_id=account_id,
-                subscription_id=subscription_id,
-                invoice_id=invoice_id,
-                payload=json.dumps(payload or {}, sort_keys=True, default=str),
-                created_at=now,
-            )
+            self.statement("insert_event", lambda: self._insert(events)),
+            {
+                "dedupe_key": dedupe_key,
+                "type": type,
+                "account_id": account_id,
+                "subscription_id": subscription_id,
+                "invoice_id": invoice_id,
+                "payload": json.dumps(payload or {}, sort_keys=True, default=str),
+                "created_at": now,
+            },
         )
 
     def events(

@@ -403,9 +403,19 @@ class SQLLedger(LedgerStore):
     def find_operation(self, idempotency_key: str) -> OperationRecord | None:
         with self.engine.connect() as conn:
             row = conn.execute(_OP_BY_KEY, {"p_key": idempotency_key}).first()
-            if self._is_sqlite:
-                conn.rollback()
+            self._end_read(conn)
         return self._record(row) if row else None
+
+    def _end_read(self, conn: Connection) -> None:
+        """End a read's transaction. SQLite: roll back. PostgreSQL: commit
+        (nothing was written, so nothing is flushed): on a ROLLBACK psycopg
+        forgets every statement it prepared on the connection and deallocates
+        them at the next use, and a read on every payment (the key's record)
+        made the pooled connections, shared with billing, prepare nothing."""
+        if self._is_sqlite:
+            conn.rollback()
+        else:
+            conn.commit()
 
     def begin(self, record: OperationRecord, reservation: Reservation | None = None) -> bool:
         rec = replace(record)
@@ -548,11 +558,8 @@ class SQLLedger(LedgerStore):
 
     def get_transaction(self, transaction_id: str) -> Transaction | None:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(transactions.c.data).where(transactions.c.id == transaction_id)
-            ).first()
-            if self._is_sqlite:
-                conn.rollback()
+            row = conn.execute(_TX_DATA, {"p_id": transaction_id}).first()
+            self._end_read(conn)
         return Transaction.model_validate_json(row[0]) if row else None
 
     def find_by_reference(self, provider: str, provider_reference: str) -> Transaction | None:
