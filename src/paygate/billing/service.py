@@ -41,14 +41,16 @@ class Billing(Accounts, Lifecycle, Subscribing, Previews, Usage, Reading):
 
     - accounts and payment methods (:mod:`~paygate.billing.accounts`):
       ``create_account``, ``add_member``, ``account``, ``grant_nonprofit``,
-      ``add_payment_method``, ``remove_payment_method``;
+      ``add_payment_method``, ``remove_payment_method``, ``pay``;
     - subscribing (:mod:`~paygate.billing.subscribing`): ``subscribe``,
       ``subscription``;
     - changes (:mod:`~paygate.billing.previews`, planned by
       :mod:`~paygate.billing.changes`): ``preview_change``,
       ``preview_add_addon``, ``preview_remove_addon``, ``apply``;
-    - lifecycle (:mod:`~paygate.billing.lifecycle`): ``cancel``,
-      ``reactivate``, ``freeze``, ``unfreeze``;
+    - cancelling (:mod:`~paygate.billing.cancellation`): ``cancel`` (now,
+      with its prorated refund, or at the period end), ``preview_cancel``;
+    - lifecycle (:mod:`~paygate.billing.lifecycle`): ``reactivate``,
+      ``freeze``, ``unfreeze``, and staff's ``release`` of a parked one;
     - usage (:mod:`~paygate.billing.usage`): ``record_usage``;
     - reading (:mod:`~paygate.billing.details`): ``details``, ``events``;
     - legal documents (:mod:`~paygate.billing.documents`): ``invoices``
