@@ -306,7 +306,13 @@ def _bare_charges(payments: Any, count: int) -> dict[str, float]:
 
 
 # -- (a) renewals ---------------------------------------------------------------------
-def renewals(quick: bool, subs: int, accounts: int) -> list[Figure]:
+def renewals(
+    quick: bool,
+    subs: int,
+    accounts: int,
+    worker_counts: tuple[int, ...] = (1, 2, 4),
+    killed: bool = True,
+) -> list[Figure]:
     # Small claims in quick mode: with 40 subscriptions, one claim of 50
     # would leave the other workers nothing.
     batch = 4 if quick else 50
@@ -322,75 +328,85 @@ def renewals(quick: bool, subs: int, accounts: int) -> list[Figure]:
             for n in [*names.values(), "Billing renewals, a worker SIGKILLed"]
         ]
     figures: list[Figure] = []
-    with _database() as url:
-        payments = _payments(url)
-        billing = Billing(payments, clock=lambda: START)
-        t0 = time.perf_counter()
-        setup(billing, subs, accounts)
-        print(f"  set-up: {subs} subscriptions in {time.perf_counter() - t0:.1f} s", flush=True)
-        sandbox = payments.plugin("sandbox")
-        sandbox.latency = LATENCY_MS / 1000  # the gateway's round trip, from here on
-        bare = _bare_charges(payments, 20 if quick else 200)
-        one: dict[str, float] = {}
-        for run, workers in enumerate((1, 2, 4)):
-            when = _month(run)
+    one: dict[str, float] = {}
+    for workers in worker_counts:
+        # Each worker count renews the same N subscriptions in a database of
+        # its own: run after run in one database, the later (more workers)
+        # would renew on tables two and three times as large as the first,
+        # and their ratio to one worker would measure the growth too.
+        with _database() as url:
+            payments = _payments(url)
+            billing = Billing(payments, clock=lambda: START)
+            t0 = time.perf_counter()
+            setup(billing, subs, accounts)
+            print(
+                f"  set-up ({workers} worker{'s' if workers > 1 else ''}): {subs} subscriptions "
+                f"in {time.perf_counter() - t0:.1f} s",
+                flush=True,
+            )
+            sandbox = payments.plugin("sandbox")
+            sandbox.latency = LATENCY_MS / 1000  # the gateway's round trip, from here on
+            bare = _bare_charges(payments, 20 if quick else 200)
+            when = _month(0)
             got = _run_workers(billing, workers, when, lease=120.0, batch=batch)
             wall = max(r["end"] for r in got) - min(r["start"] for r in got)
-            counts = check(billing, run + 1, subs, sum(r["charges"] for r in got))
-            rate = subs / wall
-            cpu_ms = sum(r["cpu"] for r in got) * 1000 / subs
-            statements = sum(r["statements"] for r in got) / subs
-            extra = {
-                "subscriptions": subs,
-                "workers": workers,
-                "wall_s": round(wall, 2),
-                "cpu_ms_per_renewal": round(cpu_ms, 2),
-                "statements_per_renewal": round(statements, 1),
-                "checked": counts,
-                "sandbox_latency_ms": LATENCY_MS,
-            }
-            if workers == 1:
-                one = {"rate": rate, "ms": wall * 1000 / subs}
-                ratio = one["ms"] / bare["wall_ms"]
-                extra["bare_charge"] = {k: round(v, 2) for k, v in bare.items()}
-                figures.append(
-                    Figure(
-                        names[1],
-                        "renewals/s",
-                        rate,
-                        1000 / bare["wall_ms"],
-                        ratio,
-                        f"renewal <= {RATIO_GOAL}x a bare charge",
-                        None if quick else ratio <= RATIO_GOAL,
-                        note=(
-                            f"{one['ms']:.1f} ms/renewal vs {bare['wall_ms']:.1f} ms/bare charge; "
-                            f"CPU {cpu_ms:.1f} vs {bare['cpu_ms']:.1f} ms; SQL {statements:.1f} "
-                            f"vs {bare['statements']:.1f} statements"
-                        ),
-                        samples=subs,
-                        extra=extra,
-                    )
+            counts = check(billing, 1, subs, sum(r["charges"] for r in got))
+            payments.close()
+        rate = subs / wall
+        cpu_ms = sum(r["cpu"] for r in got) * 1000 / subs
+        statements = sum(r["statements"] for r in got) / subs
+        extra = {
+            "subscriptions": subs,
+            "workers": workers,
+            "wall_s": round(wall, 2),
+            "cpu_ms_per_renewal": round(cpu_ms, 2),
+            "statements_per_renewal": round(statements, 1),
+            "checked": counts,
+            "sandbox_latency_ms": LATENCY_MS,
+        }
+        if workers == 1:
+            one = {"rate": rate, "ms": wall * 1000 / subs}
+            ratio = one["ms"] / bare["wall_ms"]
+            extra["bare_charge"] = {k: round(v, 2) for k, v in bare.items()}
+            figures.append(
+                Figure(
+                    names[1],
+                    "renewals/s",
+                    rate,
+                    1000 / bare["wall_ms"],
+                    ratio,
+                    f"renewal <= {RATIO_GOAL}x a bare charge",
+                    None if quick else ratio <= RATIO_GOAL,
+                    note=(
+                        f"{one['ms']:.1f} ms/renewal vs {bare['wall_ms']:.1f} ms/bare charge; "
+                        f"CPU {cpu_ms:.1f} vs {bare['cpu_ms']:.1f} ms; SQL {statements:.1f} "
+                        f"vs {bare['statements']:.1f} statements"
+                    ),
+                    samples=subs,
+                    extra=extra,
                 )
-            else:
-                speedup = rate / one["rate"]
-                goal = SCALING_GOAL if workers == 4 else None
-                figures.append(
-                    Figure(
-                        names[workers],
-                        "renewals/s",
-                        rate,
-                        one["rate"],
-                        None if goal is None else goal / speedup,
-                        f">= {SCALING_GOAL}x one worker" if goal else "-",
-                        None if quick or goal is None else speedup >= goal,
-                        note=f"{speedup:.2f}x one worker; CPU {cpu_ms:.1f} ms/renewal",
-                        samples=subs,
-                        extra=extra,
-                    )
+            )
+        else:
+            speedup = rate / one["rate"]
+            goal = SCALING_GOAL if workers == 4 else None
+            figures.append(
+                Figure(
+                    names[workers],
+                    "renewals/s",
+                    rate,
+                    one["rate"],
+                    None if goal is None else goal / speedup,
+                    f">= {SCALING_GOAL}x one worker" if goal else "-",
+                    None if quick or goal is None else speedup >= goal,
+                    note=f"{speedup:.2f}x one worker; CPU {cpu_ms:.1f} ms/renewal",
+                    samples=subs,
+                    extra=extra,
                 )
-            print(f"  {figures[-1].name}: {rate:.1f}/s; {figures[-1].note}", flush=True)
-            print(f"    {json.dumps(extra, default=str)}", flush=True)
-        payments.close()
+            )
+        print(f"  {figures[-1].name}: {rate:.1f}/s; {figures[-1].note}", flush=True)
+        print(f"    {json.dumps(extra, default=str)}", flush=True)
+    if not killed:
+        return figures
     figures.append(killed_worker(quick, min(subs, 24 if quick else 400), batch=4 if quick else 10))
     return figures
 
@@ -518,9 +534,18 @@ def profile(subs: int) -> str:
     return buf.getvalue()
 
 
-def figures(quick: bool, subs: int, accounts: int, sim_subs: int, months: int) -> list[Figure]:
-    found = renewals(quick, subs, accounts)
-    found.append(simulate_figure(quick, sim_subs, months))
+def figures(
+    quick: bool,
+    subs: int,
+    accounts: int,
+    sim_subs: int,
+    months: int,
+    worker_counts: tuple[int, ...] = (1, 2, 4),
+    only_renewals: bool = False,
+) -> list[Figure]:
+    found = renewals(quick, subs, accounts, worker_counts, killed=not only_renewals)
+    if not only_renewals:
+        found.append(simulate_figure(quick, sim_subs, months))
     return found
 
 
@@ -535,7 +560,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--months", type=int, help="simulate: months (36; quick 2)")
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--profile", type=int, metavar="N", help="print a profile of N renewals")
+    parser.add_argument(
+        "--workers",
+        default="1,2,4",
+        help="worker counts to run, comma-separated, 1 first (default 1,2,4)",
+    )
+    parser.add_argument(
+        "--renewals-only",
+        action="store_true",
+        help="only the renewal runs (no SIGKILL run, no simulate)",
+    )
     args = parser.parse_args(argv)
+    try:
+        worker_counts = tuple(int(w) for w in args.workers.split(","))
+    except ValueError:
+        parser.error("--workers takes worker counts such as 1,4")
+    if not worker_counts or worker_counts[0] != 1 or any(w not in (1, 2, 4) for w in worker_counts):
+        parser.error("--workers: counts among 1, 2 and 4, starting with 1 (the reference)")
     os.environ.pop("PAYGATE_DATABASE_URL", None)
     os.environ.pop("PAYGATE_CONFIG", None)
     if args.profile:
@@ -549,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"billing benchmarks ({'quick' if args.quick else 'full'}), load {info['loadavg_at_start']}"
     )
-    got = figures(args.quick, subs, accounts, sim_subs, months)
+    got = figures(args.quick, subs, accounts, sim_subs, months, worker_counts, args.renewals_only)
     print()
     print(table(got))
     if args.json:
