@@ -10,17 +10,21 @@ import json
 import secrets
 import threading
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from invoices_helpers import OWNER, STAFF, account_with_card, customer
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 
 import paygate
 from paygate.billing import Actor, Billing, BillingPermissionDenied, Reaction
 from paygate.billing.documents import DocumentType
+from paygate.billing.models import DraftLine
+from paygate.billing.store import Store
 from paygate.ledger import migrations as mig
+from paygate.ledger.billing_schema import accounts, invoices
 from paygate.ledger.sql import make_engine
 from paygate.models import WebhookEvent
 from paygate.money import Money
@@ -269,6 +273,32 @@ def test_revision_0005_adds_disputes_and_transaction_indexes(db_url: str) -> Non
     mig.upgrade(engine, "0004")
     with engine.connect() as conn:
         assert not inspect(conn).has_table("paygate_billing_disputes")
+    # A database the previous release made, with a paid billing invoice in it.
+    store = Store(engine)
+    then = datetime(2027, 1, 31, 10, tzinfo=UTC)
+    with store.write() as conn:
+        conn.execute(
+            accounts.insert().values(
+                id="acct_old",
+                owner_ref="o",
+                currency=EUR,
+                timezone="Europe/Paris",
+                nonprofit=False,
+                created_at=then,
+                updated_at=then,
+            )
+        )
+        inv = store.create_draft(
+            conn,
+            dedupe_key="old:1",
+            account_id="acct_old",
+            subscription_id=None,
+            reason="test",
+            currency=EUR,
+            lines=[DraftLine(kind="one_off", description="plan", amount=Money("30.00", EUR))],
+            now=then,
+        )
+        store.update_invoice(conn, inv, transaction_id="txn_old")
     mig.upgrade(engine)
     with engine.connect() as conn:
         found = inspect(conn)
@@ -276,9 +306,16 @@ def test_revision_0005_adds_disputes_and_transaction_indexes(db_url: str) -> Non
         assert found.has_table("paygate_billing_disputes")
         names = {ix["name"] for ix in found.get_indexes("paygate_billing_invoices")}
         assert "ix_paygate_billing_invoices_transaction" in names
+    # The old invoice is still there, found by its charge as on_webhook finds it.
+    with store.read() as conn:
+        kept = conn.execute(
+            select(invoices.c.id).where(invoices.c.transaction_id == "txn_old")
+        ).scalar_one()
+        assert store.invoice(conn, kept).total == Money("30.00", EUR)
     mig.downgrade(engine, "0004")
     with engine.connect() as conn:
         assert not inspect(conn).has_table("paygate_billing_disputes")
+        assert conn.execute(select(invoices.c.id)).scalar_one() == kept
     engine.dispose()
 
 
