@@ -22,6 +22,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paygate.billing import Actor, Billing
+from paygate.billing.documents.demo import DEMO_SELLER
 from paygate.models import Card
 from paygate.web.portal import billing_portal
 from paygate.web.webhooks import webhook_endpoint
@@ -31,19 +32,9 @@ if TYPE_CHECKING:
 
 DEMO_COOKIE = "paygate_demo_as"
 
-#: The demo seller (``[invoices.seller]`` in a host's paygate.toml) and the
-#: owner's billing profile: example identities with valid check digits.
-DEMO_SELLER: dict[str, str] = {
-    "legal_name": "Webinaires Exemple SAS",
-    "address": "12 rue de la Paix\n75002 Paris",
-    "country": "FR",
-    "vat_id": "FR40303265045",
-    "siren": "303265045",
-    "legal_form": "SAS",
-    "share_capital": "50 000 €",
-    "rcs": "RCS Paris",
-    "email": "factures@example.fr",
-}
+#: The demo seller is the invoices demo's (``[invoices.seller]`` in a host's
+#: paygate.toml); the owner's billing profile: an example identity with valid
+#: check digits.
 DEMO_RECEIVER: dict[str, str] = {
     "legal_name": "Hélène Dupré",
     "address": "3 place Bellecour\n69002 Lyon",
