@@ -19,6 +19,7 @@ from paygate.billing.models import (
     DraftLine,
     Subscription,
 )
+from paygate.billing.store import line_from_row
 from paygate.errors import (
     InvalidRequest,
 )
@@ -48,25 +49,8 @@ _ACTION_OF: dict[str, Action] = {
 }
 
 
-def _line_from_row(ln: Any, ccy: str) -> Any:
-    from paygate.billing.models import InvoiceLine
-
-    return InvoiceLine(
-        id=ln.id,
-        position=ln.position,
-        kind=ln.kind,
-        description=ln.description,
-        amount=Money.from_minor(ln.amount_minor, ccy),
-        quantity=ln.quantity,
-        offer=ln.offer,
-        price_version=ln.price_version,
-        item_id=ln.item_id,
-        net=None if ln.net_minor is None else Money.from_minor(ln.net_minor, ccy),
-        period_start=ln.period_start,
-        period_end=ln.period_end,
-        credits_line_id=ln.credits_line_id,
-        proration=ln.proration,
-    )
+#: Kept under its old name: ``paygate.billing.service`` exports it.
+_line_from_row = line_from_row
 
 
 class Previews(Collection):

@@ -150,6 +150,26 @@ _UPDATE_INVOICE_IF = update(invoices).where(
 _INSERT_LINES = insert(invoice_lines)
 
 
+def line_from_row(ln: Any, ccy: str) -> InvoiceLine:
+    """An invoice line as read from its row (amounts in ``ccy``'s minor units)."""
+    return InvoiceLine(
+        id=ln.id,
+        position=ln.position,
+        kind=ln.kind,
+        description=ln.description,
+        amount=Money.from_minor(ln.amount_minor, ccy),
+        quantity=ln.quantity,
+        offer=ln.offer,
+        price_version=ln.price_version,
+        item_id=ln.item_id,
+        net=None if ln.net_minor is None else Money.from_minor(ln.net_minor, ccy),
+        period_start=ln.period_start,
+        period_end=ln.period_end,
+        credits_line_id=ln.credits_line_id,
+        proration=ln.proration,
+    )
+
+
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -369,25 +389,7 @@ class Store:
             created_at=utc(row.created_at) or datetime.min.replace(tzinfo=UTC),
             finalized_at=utc(row.finalized_at),
             closed_at=utc(row.closed_at),
-            lines=tuple(
-                InvoiceLine(
-                    id=ln.id,
-                    position=ln.position,
-                    kind=ln.kind,
-                    description=ln.description,
-                    amount=Money.from_minor(ln.amount_minor, ccy),
-                    quantity=ln.quantity,
-                    offer=ln.offer,
-                    price_version=ln.price_version,
-                    item_id=ln.item_id,
-                    net=None if ln.net_minor is None else Money.from_minor(ln.net_minor, ccy),
-                    period_start=ln.period_start,
-                    period_end=ln.period_end,
-                    credits_line_id=ln.credits_line_id,
-                    proration=ln.proration,
-                )
-                for ln in lines
-            ),
+            lines=tuple(line_from_row(ln, ccy) for ln in lines),
         )
 
     def invoices_of(self, conn: Connection, account_id: str) -> list[Invoice]:
